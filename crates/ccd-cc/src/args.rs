@@ -1,0 +1,691 @@
+//! Classifies a GNU-style driver command line (gcc, clang and their C++
+//! variants): cacheable with everything the key needs, or non-cacheable with
+//! a reason. Options are accepted only when ccd knows what they do; anything
+//! unknown makes the invocation non-cacheable rather than risk a wrong hit.
+
+use crate::invocation::{
+    DepKind, DepOptions, DepTarget, Invocation, Mode, NonCacheable, Parsed, SearchOptions,
+    SideOutputs,
+};
+use crate::language::Language;
+
+/// `-f` options ccd does not cache: they read inputs ccd does not track,
+/// write files it does not know about, or print non-deterministic reports.
+const F_REFUSED: &[&str] = &[
+    "-fdump-",
+    "-fplugin",
+    "-fpass-plugin",
+    "-fprofile-use",
+    "-fprofile-sample-use",
+    "-fprofile-instr-use",
+    "-fprofile-remapping-file",
+    "-fprofile-list",
+    "-fprofile-note",
+    "-fauto-profile",
+    "-fsave-optimization-record",
+    "-foptimization-record-file",
+    "-fmodules",
+    "-fmodule-",
+    "-fimplicit-module",
+    "-fcxx-modules",
+    "-fdeps-",
+    "-fcallgraph-info",
+    "-fsanitize-blacklist",
+    "-fsanitize-ignorelist",
+    "-fsanitize-coverage-allowlist",
+    "-fsanitize-coverage-ignorelist",
+    "-fsanitize-coverage-blocklist",
+    "-fsanitize-coverage-whitelist",
+    "-fxray-attr-list",
+    "-fxray-always-instrument",
+    "-fxray-never-instrument",
+    "-ftime-report",
+    "-ftime-trace",
+    "-fmem-report",
+    "-fstats",
+    "-fcompare-debug",
+    "-fpch-preprocess",
+    "-fthinlto-index",
+    "-fembed-offload-object",
+    "-fdiagnostics-format=sarif-file",
+    "-fdiagnostics-format=json-file",
+    "-fdiagnostics-add-output",
+    "-fdiagnostics-set-output",
+];
+
+/// Options without a value that only change what is compiled (or linked),
+/// never where anything is written.
+const PLAIN_FLAGS: &[&str] = &[
+    "-ansi",
+    "-w",
+    "-pipe",
+    "-pthread",
+    "-C",
+    "-CC",
+    "-P",
+    "-trigraphs",
+    "-undef",
+    "-traditional",
+    "-traditional-cpp",
+    "-integrated-as",
+    "-no-integrated-as",
+    "-Qunused-arguments",
+    "-emit-llvm",
+    "-static",
+    "-shared",
+    "-rdynamic",
+    "-s",
+    "-nostdlib",
+    "-nodefaultlibs",
+    "-nostartfiles",
+    "-nolibc",
+    "-pie",
+    "-no-pie",
+    "-static-pie",
+    "-static-libgcc",
+    "-static-libstdc++",
+    "-shared-libgcc",
+    "--coverage",
+];
+
+/// Options that take the next argument (or a joined value) and only affect
+/// linking or code generation.
+const VALUE_OPTIONS: &[&str] = &[
+    "-Xassembler",
+    "-Xlinker",
+    "-mllvm",
+    "-L",
+    "-l",
+    "-u",
+    "-z",
+    "-T",
+    "-e",
+    "-A",
+    "--param",
+];
+
+/// Options ccd refuses because they add hidden inputs or outputs.
+const REFUSED: &[&str] = &[
+    "-aux-info",
+    "-dumpbase",
+    "-dumpbase-ext",
+    "-dumpdir",
+    "-specs",
+    "-B",
+    "-iprefix",
+    "-iwithprefix",
+    "-iwithprefixbefore",
+    "-imultilib",
+    "-imultiarch",
+    "-isystem-after",
+    "-cxx-isystem",
+    "-MJ",
+    "-MG",
+    "-include-pch",
+    "-I-",
+    "-H",
+    "-Q",
+    "-time",
+    "-ftime-report",
+];
+
+/// `-Xclang` values that load code or read/write files behind ccd's back.
+const XCLANG_REFUSED: &[&str] = &[
+    "-load",
+    "-plugin",
+    "-add-plugin",
+    "-emit-pch",
+    "-include-pch",
+    "-dependency-file",
+    "-dependency-dot",
+    "-header-include-file",
+    "-MT",
+    "-fmodule",
+];
+
+/// Classifies `args` (the arguments after the compiler name).
+pub fn parse<A: AsRef<[u8]>>(args: &[A]) -> Parsed {
+    match Parser::default().run(args) {
+        Ok(inv) => Parsed::Cacheable(Box::new(inv)),
+        Err(reason) => Parsed::NonCacheable(reason),
+    }
+}
+
+#[derive(Default)]
+struct Parser {
+    compile_only: bool,
+    assembly: bool,
+    preprocess: bool,
+    deps_only: bool,
+    syntax_only: bool,
+    output: Option<Vec<u8>>,
+    lang_override: Option<Language>,
+    sources: Vec<(Vec<u8>, Option<Language>)>,
+    linker_inputs: usize,
+    deps: DepOptions,
+    search: SearchOptions,
+    side: SideOutputs,
+    key_args: Vec<Vec<u8>>,
+    record_f: bool,
+    record_g: bool,
+    debug: bool,
+}
+
+type Step = Result<(), NonCacheable>;
+
+fn unsupported(arg: &[u8]) -> NonCacheable {
+    NonCacheable::UnsupportedOption(String::from_utf8_lossy(arg).into_owned())
+}
+
+impl Parser {
+    fn run<A: AsRef<[u8]>>(mut self, args: &[A]) -> Result<Invocation, NonCacheable> {
+        let mut i = 0;
+        while i < args.len() {
+            let arg = args[i].as_ref();
+            let next = args.get(i + 1).map(AsRef::as_ref);
+            i += self.one(arg, next)?;
+        }
+        self.finish()
+    }
+
+    /// Handles `arg` (and possibly `next`); returns how many arguments it used.
+    fn one(&mut self, arg: &[u8], next: Option<&[u8]>) -> Result<usize, NonCacheable> {
+        if arg == b"-" {
+            return Err(NonCacheable::StdinInput);
+        }
+        if arg.first() == Some(&b'@') {
+            return Err(NonCacheable::ResponseFile);
+        }
+        if arg.first() != Some(&b'-') {
+            self.input(arg);
+            return Ok(1);
+        }
+        let s = match std::str::from_utf8(arg) {
+            Ok(s) => s,
+            Err(_) => return Err(unsupported(arg)),
+        };
+
+        if PLAIN_FLAGS.contains(&s) {
+            if s == "--coverage" {
+                self.side.coverage = true;
+            }
+            self.key_args.push(arg.to_vec());
+            return Ok(1);
+        }
+        if REFUSED.iter().any(|r| s.starts_with(r)) {
+            return Err(unsupported(arg));
+        }
+        // Options whose value may be joined (`-Idir`) or separate (`-I dir`).
+        if let Some((name, value, used)) = split_value(s, next)? {
+            self.valued(name, value)?;
+            return Ok(used);
+        }
+
+        match s {
+            "-c" => self.compile_only = true,
+            "-S" => self.assembly = true,
+            "-E" => self.preprocess = true,
+            "-M" | "-MM" => self.deps_only = true,
+            "-MD" => {
+                self.deps.kind = Some(DepKind::All);
+                return Ok(1);
+            }
+            "-MMD" => {
+                self.deps.kind = Some(DepKind::User);
+                return Ok(1);
+            }
+            "-MP" => {
+                self.deps.phony = true;
+                return Ok(1);
+            }
+            "-fsyntax-only" => self.syntax_only = true,
+            "-v" | "-###" | "--version" | "--help" | "-dumpversion" | "-dumpfullversion"
+            | "-dumpmachine" | "-dumpspecs" => return Err(NonCacheable::InfoQuery),
+            _ if s.starts_with("-print-") || s.starts_with("--print-") => {
+                return Err(NonCacheable::InfoQuery);
+            }
+            _ if s.starts_with("-save-temps") || s == "--save-temps" => {
+                return Err(NonCacheable::SaveTemps);
+            }
+            _ if s.starts_with("-O") || s.starts_with("-std=") || s.starts_with("--std=") => {}
+            _ if s.starts_with("-pedantic") => {}
+            _ if s.starts_with("-g") => self.debug_flag(s),
+            _ if s.starts_with("-f") => self.f_flag(s)?,
+            _ if s.starts_with("-Wp,") => return self.wp(arg).map(|()| 1),
+            _ if s.starts_with("-Wa,") => self.wa(s)?,
+            _ if s.starts_with("-W") => {}
+            _ if s.starts_with("-m") => self.search.system_affecting.push(arg.to_vec()),
+            "-nostdinc" | "-nostdinc++" | "-nobuiltininc" => {
+                self.search.system_affecting.push(arg.to_vec())
+            }
+            _ if s.starts_with("--sysroot=")
+                || s.starts_with("--target=")
+                || s.starts_with("-stdlib=")
+                || s.starts_with("--gcc-toolchain=")
+                || s.starts_with("--gcc-install-dir=")
+                || s.starts_with("-resource-dir=") =>
+            {
+                self.search.system_affecting.push(arg.to_vec())
+            }
+            _ => return Err(unsupported(arg)),
+        }
+        self.key_args.push(arg.to_vec());
+        Ok(1)
+    }
+
+    fn input(&mut self, arg: &[u8]) {
+        let lang = self.lang_override.or_else(|| Language::from_extension(arg));
+        match lang {
+            Some(l) => self.sources.push((arg.to_vec(), Some(l))),
+            None if has_linker_input_suffix(arg) => self.linker_inputs += 1,
+            None => self.sources.push((arg.to_vec(), None)),
+        }
+        self.key_args.push(arg.to_vec());
+    }
+
+    fn valued(&mut self, name: &'static str, value: &[u8]) -> Step {
+        let mut keyed = true;
+        match name {
+            "-o" => {
+                self.output = Some(value.to_vec());
+                keyed = false;
+            }
+            "-MF" => {
+                self.deps.file = Some(value.to_vec());
+                keyed = false;
+            }
+            "-MT" | "-MQ" => {
+                self.deps.targets.push(DepTarget {
+                    name: value.to_vec(),
+                    quoted: name == "-MQ",
+                });
+                keyed = false;
+            }
+            "-x" => {
+                self.lang_override =
+                    Language::from_x_option(value).map_err(|()| NonCacheable::UnknownLanguage)?;
+            }
+            "-I" => self.search.angle.push(value.to_vec()),
+            "-iquote" => self.search.quote.push(value.to_vec()),
+            "-isystem" => self.search.system.push(value.to_vec()),
+            "-idirafter" => self.search.after.push(value.to_vec()),
+            "-include" | "-imacros" => self.search.forced.push(value.to_vec()),
+            "--sysroot" | "-isysroot" | "-target" | "-arch" => {
+                self.search
+                    .system_affecting
+                    .extend([name.as_bytes().to_vec(), value.to_vec()]);
+            }
+            "-D" | "-U" => {}
+            "-Xclang" => {
+                let v = String::from_utf8_lossy(value);
+                if XCLANG_REFUSED.iter().any(|r| v.starts_with(r)) {
+                    return Err(unsupported(value));
+                }
+                if v.contains("record-command-line") {
+                    self.record_f = true;
+                }
+            }
+            "-Xpreprocessor" => {
+                if value.starts_with(b"-M") {
+                    return Err(unsupported(value));
+                }
+            }
+            _ if VALUE_OPTIONS.contains(&name) => {}
+            _ => return Err(unsupported(name.as_bytes())),
+        }
+        if keyed {
+            self.key_args.push(name.as_bytes().to_vec());
+            self.key_args.push(value.to_vec());
+        }
+        Ok(())
+    }
+
+    fn debug_flag(&mut self, s: &str) {
+        match s {
+            "-g0" => self.debug = false,
+            "-gsplit-dwarf" | "-gsplit-dwarf=split" => {
+                self.side.split_dwarf = true;
+            }
+            "-grecord-command-line" | "-grecord-gcc-switches" => self.record_g = true,
+            "-gno-record-command-line" | "-gno-record-gcc-switches" => self.record_g = false,
+            _ if s.starts_with("-gsplit-dwarf") || s.starts_with("-gz") => {}
+            _ if s.starts_with("-gno-") || s.starts_with("-gcolumn") => {}
+            _ => self.debug = true,
+        }
+    }
+
+    fn f_flag(&mut self, s: &str) -> Step {
+        if F_REFUSED.iter().any(|r| s.starts_with(r)) || (s.starts_with("-fopt-info") && s.contains('='))
+        {
+            return Err(unsupported(s.as_bytes()));
+        }
+        match s {
+            "-fsyntax-only" => self.syntax_only = true,
+            "-fstack-usage" => self.side.stack_usage = true,
+            "-fno-stack-usage" => self.side.stack_usage = false,
+            "-ftest-coverage" => self.side.coverage = true,
+            "-fno-test-coverage" => self.side.coverage = false,
+            "-frecord-command-line" | "-frecord-gcc-switches" => self.record_f = true,
+            "-fno-record-command-line" | "-fno-record-gcc-switches" => self.record_f = false,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// `-Wp,OPT,...` passes options straight to the preprocessor.
+    fn wp(&mut self, arg: &[u8]) -> Step {
+        let mut kept: Vec<&[u8]> = Vec::new();
+        let mut it = arg[4..].split(|b| *b == b',');
+        while let Some(tok) = it.next() {
+            match tok {
+                b"-MD" | b"-MMD" => {
+                    let file = it.next().ok_or_else(|| unsupported(arg))?;
+                    self.deps.kind = Some(if tok == b"-MD" { DepKind::All } else { DepKind::User });
+                    self.deps.file = Some(file.to_vec());
+                    self.deps.via_wp = true;
+                }
+                b"-MP" => self.deps.phony = true,
+                b"-MT" | b"-MQ" => {
+                    let t = it.next().ok_or_else(|| unsupported(arg))?;
+                    self.deps.targets.push(DepTarget {
+                        name: t.to_vec(),
+                        quoted: tok == b"-MQ",
+                    });
+                }
+                _ if tok.starts_with(b"-D") || tok.starts_with(b"-U") => kept.push(tok),
+                _ if tok.starts_with(b"-I") && tok.len() > 2 => {
+                    self.search.angle.push(tok[2..].to_vec());
+                    kept.push(tok);
+                }
+                _ => return Err(unsupported(arg)),
+            }
+        }
+        if !kept.is_empty() {
+            self.key_args.push([&b"-Wp,"[..], &kept.join(&b","[..])].concat());
+        }
+        Ok(())
+    }
+
+    /// `-Wa,...` goes to the assembler; listings and dependency output would
+    /// be files ccd does not know about.
+    fn wa(&mut self, s: &str) -> Step {
+        let writes_file = s[4..]
+            .split(',')
+            .any(|t| t.starts_with("-a") || t.starts_with("--MD") || t.starts_with("-MD"));
+        if writes_file {
+            return Err(unsupported(s.as_bytes()));
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Invocation, NonCacheable> {
+        if self.preprocess {
+            return Err(NonCacheable::Preprocess);
+        }
+        if self.deps_only {
+            return Err(NonCacheable::DepsOnly);
+        }
+        if self.syntax_only {
+            return Err(NonCacheable::NoObjectOutput);
+        }
+        let mode = if self.assembly {
+            Mode::Assembly
+        } else if self.compile_only {
+            Mode::Object
+        } else {
+            return Err(NonCacheable::Link);
+        };
+        let mut sources = self.sources;
+        let (source, language) = match sources.len() {
+            0 => return Err(NonCacheable::NoSource),
+            1 => sources.remove(0),
+            _ => return Err(NonCacheable::MultipleSources),
+        };
+        if self.linker_inputs > 0 {
+            return Err(NonCacheable::LinkerInput);
+        }
+        let language = language.ok_or(NonCacheable::UnknownLanguage)?;
+        if matches!(language, Language::CHeader | Language::CxxHeader) {
+            return Err(NonCacheable::PrecompiledHeader);
+        }
+        Ok(Invocation {
+            mode,
+            source,
+            language,
+            output: self.output,
+            deps: self.deps,
+            search: self.search,
+            side: self.side,
+            key_args: self.key_args,
+            records_command_line: self.record_f || (self.record_g && self.debug),
+            debug_info: self.debug,
+        })
+    }
+}
+
+/// Options that take a value, joined (`-Ifoo`, `--sysroot=/x`) or as the
+/// next argument. Longer names first so `-isystem` is not read as `-i`.
+const SEPARABLE: &[&str] = &[
+    "-Xpreprocessor",
+    "-Xassembler",
+    "-idirafter",
+    "-Xlinker",
+    "-isysroot",
+    "-imacros",
+    "-include",
+    "-isystem",
+    "--sysroot",
+    "-Xclang",
+    "-iquote",
+    "--param",
+    "-target",
+    "-mllvm",
+    "-arch",
+    "-MF",
+    "-MT",
+    "-MQ",
+    "-o",
+    "-x",
+    "-I",
+    "-D",
+    "-U",
+    "-L",
+    "-l",
+    "-u",
+    "-z",
+    "-T",
+    "-e",
+    "-A",
+];
+
+/// Options whose value may only be given separately or with `=`, never
+/// glued on (`-target x86_64`, `--param=x`): a glued form is another option.
+const NOT_GLUED: &[&str] = &[
+    "-Xpreprocessor",
+    "-Xassembler",
+    "-Xlinker",
+    "-Xclang",
+    "-mllvm",
+    "-target",
+    "-arch",
+    "-e",
+    "-z",
+    "-u",
+    "-T",
+];
+
+type Split<'a> = Option<(&'static str, &'a [u8], usize)>;
+
+/// Recognises a value-taking option; returns its canonical name, the value
+/// and the number of arguments consumed.
+fn split_value<'a>(s: &'a str, next: Option<&'a [u8]>) -> Result<Split<'a>, NonCacheable> {
+    for &name in SEPARABLE {
+        if s == name {
+            return match next {
+                Some(v) => Ok(Some((name, v, 2))),
+                None => Err(unsupported(s.as_bytes())),
+            };
+        }
+        if let Some(rest) = s.strip_prefix(name) {
+            if let Some(v) = rest.strip_prefix('=')
+                && matches!(name, "--sysroot" | "--param")
+            {
+                return Ok(Some((name, v.as_bytes(), 1)));
+            }
+            // `-emit-llvm` is not `-e mit-llvm`, nor `-undef` `-u ndef`.
+            if NOT_GLUED.contains(&name) || name.starts_with("--") {
+                continue;
+            }
+            return Ok(Some((name, rest.as_bytes(), 1)));
+        }
+    }
+    Ok(None)
+}
+
+fn has_linker_input_suffix(arg: &[u8]) -> bool {
+    let name = crate::invocation::basename(arg);
+    [&b".o"[..], b".a", b".so", b".obj", b".lo", b".la"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+        || memchr::memmem::find(name, b".so.").is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &str) -> Parsed {
+        let v: Vec<&str> = args.split_whitespace().collect();
+        parse(&v)
+    }
+
+    fn inv(args: &str) -> Invocation {
+        match p(args) {
+            Parsed::Cacheable(i) => *i,
+            Parsed::NonCacheable(r) => panic!("{args}: not cacheable: {r}"),
+        }
+    }
+
+    fn reason(args: &str) -> NonCacheable {
+        match p(args) {
+            Parsed::NonCacheable(r) => r,
+            Parsed::Cacheable(i) => panic!("{args}: unexpectedly cacheable: {i:?}"),
+        }
+    }
+
+    #[test]
+    fn simple_compile() {
+        let i = inv("-c a.c -o out/a.o -O2 -Iinc -I other -DX=1 -Wall");
+        assert_eq!(i.mode, Mode::Object);
+        assert_eq!(i.source, b"a.c");
+        assert_eq!(i.output.as_deref(), Some(&b"out/a.o"[..]));
+        assert_eq!(i.search.angle, vec![b"inc".to_vec(), b"other".to_vec()]);
+        // -o is not part of the key, everything else is.
+        assert!(!i.key_args.iter().any(|a| a == b"out/a.o" || a == b"-o"));
+        assert!(i.key_args.windows(2).any(|w| w[0] == b"-D" && w[1] == b"X=1"));
+    }
+
+    #[test]
+    fn non_cacheable_reasons() {
+        assert_eq!(reason("a.c -o a"), NonCacheable::Link);
+        assert_eq!(reason("-E a.c"), NonCacheable::Preprocess);
+        assert_eq!(reason("-M a.c"), NonCacheable::DepsOnly);
+        assert_eq!(reason("-c -MM a.c"), NonCacheable::DepsOnly);
+        assert_eq!(reason("-c a.c b.c"), NonCacheable::MultipleSources);
+        assert_eq!(reason("-c -x c -"), NonCacheable::StdinInput);
+        assert_eq!(reason("-c a.c -save-temps"), NonCacheable::SaveTemps);
+        assert_eq!(reason("-c a.c -save-temps=obj"), NonCacheable::SaveTemps);
+        assert_eq!(reason("-c @args"), NonCacheable::ResponseFile);
+        assert_eq!(reason("-c a.h"), NonCacheable::PrecompiledHeader);
+        assert_eq!(reason("--version"), NonCacheable::InfoQuery);
+        assert_eq!(reason("-c a.c -v"), NonCacheable::InfoQuery);
+        assert_eq!(reason("-c a.c x.o"), NonCacheable::LinkerInput);
+        assert_eq!(reason("-c a.unknown"), NonCacheable::UnknownLanguage);
+        assert_eq!(reason("-c"), NonCacheable::NoSource);
+        assert!(matches!(reason("-c a.c -fplugin=x.so"), NonCacheable::UnsupportedOption(_)));
+        assert!(matches!(reason("-c a.c -fprofile-use=x"), NonCacheable::UnsupportedOption(_)));
+        assert!(matches!(reason("-c a.c --frobnicate"), NonCacheable::UnsupportedOption(_)));
+        assert!(matches!(reason("-c a.c -Wa,-adhln=a.lst"), NonCacheable::UnsupportedOption(_)));
+        assert!(matches!(reason("-c a.c -Wp,-frob"), NonCacheable::UnsupportedOption(_)));
+        assert!(matches!(reason("-c a.c -B/x"), NonCacheable::UnsupportedOption(_)));
+        assert!(matches!(reason("-c a.c -MG"), NonCacheable::UnsupportedOption(_)));
+        assert!(matches!(reason("-c a.c -o"), NonCacheable::UnsupportedOption(_)));
+        assert_eq!(reason("-c a.c -fsyntax-only"), NonCacheable::NoObjectOutput);
+    }
+
+    #[test]
+    fn language_override_is_positional() {
+        assert_eq!(inv("-x c++ -c a.c").language, Language::Cxx);
+        assert_eq!(inv("-c a.c -x c++").language, Language::C);
+        assert_eq!(inv("-x c++ -x none -c a.c").language, Language::C);
+        assert_eq!(inv("-xc++ -c a.weird").language, Language::Cxx);
+        assert_eq!(reason("-x fortran -c a.f"), NonCacheable::UnknownLanguage);
+    }
+
+    #[test]
+    fn search_options() {
+        let i = inv("-c a.c -iquote q -isystem s -isystemS2 -idirafter late -include pre.h -imacros m.h --sysroot=/sr -I. -nostdinc");
+        assert_eq!(i.search.quote, vec![b"q".to_vec()]);
+        assert_eq!(i.search.system, vec![b"s".to_vec(), b"S2".to_vec()]);
+        assert_eq!(i.search.after, vec![b"late".to_vec()]);
+        assert_eq!(i.search.angle, vec![b".".to_vec()]);
+        assert_eq!(i.search.forced, vec![b"pre.h".to_vec(), b"m.h".to_vec()]);
+        assert_eq!(
+            i.search.system_affecting,
+            vec![b"--sysroot".to_vec(), b"/sr".to_vec(), b"-nostdinc".to_vec()]
+        );
+    }
+
+    #[test]
+    fn dependency_options() {
+        let i = inv("-c a.c -MD -MF x.d -MT t1 -MQ t$2 -MP");
+        assert_eq!(i.deps.kind, Some(DepKind::All));
+        assert_eq!(i.deps.file.as_deref(), Some(&b"x.d"[..]));
+        assert_eq!(i.deps.targets.len(), 2);
+        assert!(i.deps.targets[1].quoted);
+        assert!(i.deps.phony);
+        assert!(!i.key_args.iter().any(|a| a.starts_with(b"-M") || a == b"x.d" || a == b"t1"));
+
+        let i = inv("-c a.c -Wp,-MMD,dir/.a.o.d,-DFOO");
+        assert_eq!(i.deps.kind, Some(DepKind::User));
+        assert_eq!(i.deps.file.as_deref(), Some(&b"dir/.a.o.d"[..]));
+        assert!(i.deps.via_wp);
+        assert!(i.key_args.iter().any(|a| a == b"-Wp,-DFOO"));
+        assert_eq!(inv("-c a.c -MFx.d -MMD").deps.file.as_deref(), Some(&b"x.d"[..]));
+    }
+
+    #[test]
+    fn side_outputs_and_debug() {
+        let i = inv("-c a.c -g -gsplit-dwarf --coverage -fstack-usage");
+        assert!(i.side.split_dwarf && i.side.coverage && i.side.stack_usage);
+        assert!(i.debug_info);
+        assert!(!inv("-c a.c -g -g0").debug_info);
+        assert!(!inv("-c a.c -gsplit-dwarf=single").side.split_dwarf);
+    }
+
+    #[test]
+    fn record_command_line() {
+        assert!(inv("-c a.c -frecord-command-line").records_command_line);
+        assert!(!inv("-c a.c -grecord-command-line").records_command_line);
+        assert!(inv("-c a.c -g -grecord-command-line").records_command_line);
+        assert!(!inv("-c a.c -frecord-gcc-switches -fno-record-gcc-switches").records_command_line);
+    }
+
+    #[test]
+    fn glued_values_do_not_swallow_flags() {
+        // `-emit-llvm` is not `-e mit-llvm`; `-static` is not `-s tatic`.
+        let i = inv("-c a.c -emit-llvm -static -Xclang -fno-pch-timestamp -target x86_64-linux-gnu");
+        assert!(i.key_args.iter().any(|a| a == b"-emit-llvm"));
+        assert_eq!(
+            i.search.system_affecting,
+            vec![b"-target".to_vec(), b"x86_64-linux-gnu".to_vec()]
+        );
+        assert!(matches!(reason("-c a.c -Xclang -load -Xclang x.so"), NonCacheable::UnsupportedOption(_)));
+    }
+
+    #[test]
+    fn m_flags_affect_system_dirs() {
+        let i = inv("-c a.c -m32 -march=native");
+        assert_eq!(i.search.system_affecting, vec![b"-m32".to_vec(), b"-march=native".to_vec()]);
+    }
+}

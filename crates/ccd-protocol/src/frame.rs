@@ -1,0 +1,85 @@
+//! Length-prefixed postcard frames over a byte stream.
+
+use std::io::{self, Read, Write};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Upper bound for one frame. Requests carry argv and a few environment
+/// variables; responses carry stdout/stderr. Anything larger is refused so a
+/// malformed or hostile length prefix can never make the daemon allocate
+/// gigabytes.
+pub const MAX_FRAME_LEN: u32 = 64 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error("connection closed")]
+    Closed,
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME_LEN} byte limit")]
+    TooLarge(u64),
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+    #[error("malformed message: {0}")]
+    Decode(#[from] postcard::Error),
+}
+
+/// Serialises `msg` and writes it as one frame (4-byte little-endian length,
+/// then the postcard body) with a single `write_all`.
+pub fn write_frame<W: Write, T: Serialize>(w: &mut W, msg: &T) -> Result<(), FrameError> {
+    // Reserve the length prefix, then let postcard append the body.
+    let mut buf = postcard::to_extend(msg, vec![0u8; 4])?;
+    let body_len = buf.len() - 4;
+    if body_len as u64 > MAX_FRAME_LEN as u64 {
+        return Err(FrameError::TooLarge(body_len as u64));
+    }
+    buf[..4].copy_from_slice(&(body_len as u32).to_le_bytes());
+    w.write_all(&buf)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Reads one frame and decodes it. A clean end of stream before the length
+/// prefix is `FrameError::Closed`.
+pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R) -> Result<T, FrameError> {
+    let mut len = [0u8; 4];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_le_bytes(len);
+    if len > MAX_FRAME_LEN {
+        return Err(FrameError::TooLarge(len as u64));
+    }
+    let mut body = vec![0u8; len as usize];
+    r.read_exact(&mut body)?;
+    Ok(postcard::from_bytes(&body)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Request, Response};
+
+    #[test]
+    fn roundtrip_and_limits() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &Request::Status).unwrap();
+        write_frame(&mut buf, &Response::Ok).unwrap();
+        let mut r = &buf[..];
+        assert!(matches!(read_frame::<_, Request>(&mut r).unwrap(), Request::Status));
+        assert!(matches!(read_frame::<_, Response>(&mut r).unwrap(), Response::Ok));
+        assert!(matches!(read_frame::<_, Request>(&mut r), Err(FrameError::Closed)));
+
+        let huge = (MAX_FRAME_LEN + 1).to_le_bytes();
+        assert!(matches!(
+            read_frame::<_, Request>(&mut &huge[..]),
+            Err(FrameError::TooLarge(_))
+        ));
+        let garbage = [3u8, 0, 0, 0, 0xff, 0xff, 0xff];
+        assert!(matches!(
+            read_frame::<_, Request>(&mut &garbage[..]),
+            Err(FrameError::Decode(_))
+        ));
+    }
+}

@@ -1,0 +1,12 @@
+//! The contract between the `ccd` wrapper (client) and the daemon.
+//!
+//! Kept deliberately small: the client links this crate and nothing of the
+//! daemon, so its start-up pays only for framing and a few serde structs.
+
+pub mod frame;
+pub mod location;
+pub mod message;
+
+pub use frame::{FrameError, MAX_FRAME_LEN, read_frame, write_frame};
+pub use location::{Location, LocationError};
+pub use message::*;

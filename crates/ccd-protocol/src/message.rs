@@ -1,0 +1,85 @@
+//! Messages exchanged over the daemon socket.
+//!
+//! A compile is one connection: the client sends `Request::Compile`; the
+//! daemon answers `Hit` (outputs already in place), `Passthrough` (run the
+//! compiler unchanged, nothing to report), or `Run` (run it with these extra
+//! arguments, then send `Request::CompileFinished` on the same connection and
+//! wait for `Stored`). The client runs the compiler itself so that signals,
+//! the make jobserver, resource limits and the terminal behave exactly as
+//! without ccd.
+
+use serde::{Deserialize, Serialize};
+pub use serde_bytes::ByteBuf;
+
+/// Bumped whenever a message changes shape; a daemon answers a client of
+/// another version with an error, and the client then compiles on its own.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request {
+    Compile(CompileRequest),
+    CompileFinished(CompileOutput),
+    Status,
+    ZeroStats,
+    Clear,
+    Shutdown,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CompileRequest {
+    pub protocol: u32,
+    /// Working directory of the compile (raw bytes: paths need not be UTF-8).
+    pub cwd: ByteBuf,
+    /// Absolute path of the real compiler, resolved by the client.
+    pub compiler: ByteBuf,
+    /// Arguments after the compiler name, exactly as the build gave them.
+    pub args: Vec<ByteBuf>,
+    /// Environment variables that can steer a compile, filtered by the client.
+    pub env: Vec<(ByteBuf, ByteBuf)>,
+    /// Set when the client's stderr is a terminal: compilers colour and wrap
+    /// diagnostics for terminals, so cached stderr is only replayed to the
+    /// same kind of terminal.
+    pub stderr_tty: Option<TtyInfo>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TtyInfo {
+    pub columns: u16,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompileOutput {
+    pub exit_code: i32,
+    pub stdout: ByteBuf,
+    pub stderr: ByteBuf,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Response {
+    /// Outputs are in place; replay these streams and exit with the code.
+    Hit(CompileOutput),
+    /// Run the compiler with the user's arguments followed by `extra_args`,
+    /// capture its output, and report it with `Request::CompileFinished`.
+    Run { extra_args: Vec<ByteBuf> },
+    /// Run the compiler unchanged; ccd does not cache this invocation.
+    Passthrough,
+    /// Acknowledges `CompileFinished`.
+    Stored,
+    Status(Box<StatusReport>),
+    Ok,
+    Error { message: String },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub pid: u32,
+    pub cache_dir: String,
+    pub uptime_secs: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub non_cacheable: u64,
+    pub non_cacheable_reasons: Vec<(String, u64)>,
+    pub errors: u64,
+    pub entries: u64,
+    pub size_bytes: u64,
+}
