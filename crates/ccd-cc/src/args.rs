@@ -689,3 +689,57 @@ mod tests {
         assert_eq!(i.search.system_affecting, vec![b"-m32".to_vec(), b"-march=native".to_vec()]);
     }
 }
+
+/// The user's arguments turned into a dependency-only run of the
+/// preprocessor (`-M -MF depfile`): used to learn every header when the
+/// compile itself cannot be given a private depfile (`-MMD` omits system
+/// headers; `-frecord-command-line` would record the extra flags).
+pub fn dependency_pass_args<A: AsRef<[u8]>>(args: &[A], depfile: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::with_capacity(args.len() + 3);
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_ref();
+        i += 1;
+        match a {
+            b"-c" | b"-S" | b"-MD" | b"-MMD" | b"-MP" => continue,
+            b"-o" | b"-MF" | b"-MT" | b"-MQ" => {
+                i += 1;
+                continue;
+            }
+            _ if a.starts_with(b"-o") || a.starts_with(b"-MF") || a.starts_with(b"-MT") || a.starts_with(b"-MQ") => continue,
+            _ if a.starts_with(b"-Wp,") => {
+                let mut kept: Vec<&[u8]> = Vec::new();
+                let mut toks = a[4..].split(|b| *b == b',');
+                while let Some(t) = toks.next() {
+                    match t {
+                        b"-MD" | b"-MMD" | b"-MT" | b"-MQ" => {
+                            toks.next();
+                        }
+                        b"-MP" => {}
+                        _ => kept.push(t),
+                    }
+                }
+                if !kept.is_empty() {
+                    out.push([&b"-Wp,"[..], &kept.join(&b","[..])].concat());
+                }
+                continue;
+            }
+            _ => out.push(a.to_vec()),
+        }
+    }
+    out.extend([b"-M".to_vec(), b"-MF".to_vec(), depfile.to_vec()]);
+    out
+}
+
+#[cfg(test)]
+mod dependency_pass_tests {
+    use super::*;
+
+    #[test]
+    fn strips_outputs_and_dep_options() {
+        let args = ["-c", "a.c", "-o", "a.o", "-MMD", "-MF", "a.d", "-MT", "t", "-Wp,-MD,x.d,-DQ", "-Iinc", "-oother"];
+        let got = dependency_pass_args(&args, b"/tmp/p.d");
+        let got: Vec<String> = got.into_iter().map(|v| String::from_utf8(v).unwrap()).collect();
+        assert_eq!(got, ["a.c", "-Wp,-DQ", "-Iinc", "-M", "-MF", "/tmp/p.d"]);
+    }
+}

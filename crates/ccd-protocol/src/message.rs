@@ -40,6 +40,9 @@ pub struct CompileRequest {
     /// diagnostics for terminals, so cached stderr is only replayed to the
     /// same kind of terminal.
     pub stderr_tty: Option<TtyInfo>,
+    /// The client's umask: delivered outputs get the permissions the
+    /// compiler would have given them.
+    pub umask: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -79,7 +82,13 @@ pub struct StatusReport {
     pub misses: u64,
     pub non_cacheable: u64,
     pub non_cacheable_reasons: Vec<(String, u64)>,
+    /// Compiles that failed; they are never cached.
     pub errors: u64,
+    /// Times ccd itself failed and let the compiler run instead.
+    pub internal_errors: u64,
+    /// Misses whose result was not stored, by reason.
+    pub not_stored_reasons: Vec<(String, u64)>,
+    pub time_saved_ms: u64,
     pub entries: u64,
     pub size_bytes: u64,
 }

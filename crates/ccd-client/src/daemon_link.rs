@@ -1,0 +1,86 @@
+//! The connection to the daemon of this cache directory, starting the daemon
+//! when none is running.
+
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ccd_protocol::{Location, Request, Response, read_frame, write_frame};
+
+/// How long a request may take before the wrapper gives up on the daemon
+/// and compiles by itself. Storing a miss can include a dependency pass of
+/// the preprocessor, so the reply to `CompileFinished` gets longer.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(20);
+const STORE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long to wait for a freshly started daemon to accept connections.
+const START_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub struct Conn {
+    stream: UnixStream,
+}
+
+impl Conn {
+    /// Sends `req` and reads one response; `None` on any failure.
+    pub fn exchange(&mut self, req: &Request) -> Option<Response> {
+        let timeout = match req {
+            Request::CompileFinished(_) => STORE_TIMEOUT,
+            _ => LOOKUP_TIMEOUT,
+        };
+        self.stream.set_read_timeout(Some(timeout)).ok()?;
+        write_frame(&mut self.stream, req).ok()?;
+        read_frame(&mut self.stream).ok()
+    }
+}
+
+/// Connects to the daemon, starting it if needed and `start` is set.
+pub fn connect(start: bool) -> Option<Conn> {
+    let loc = Location::from_env().ok()?;
+    if let Ok(stream) = UnixStream::connect(&loc.socket) {
+        return Some(Conn { stream });
+    }
+    if !start {
+        return None;
+    }
+    let mut child = spawn_daemon()?;
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    let mut child_done = false;
+    while start.elapsed() < START_TIMEOUT {
+        if let Ok(stream) = UnixStream::connect(&loc.socket) {
+            return Some(Conn { stream });
+        }
+        if !child_done {
+            match child.try_wait() {
+                // Another client's daemon won the race for the lock: keep
+                // waiting for its socket.
+                Ok(Some(status)) if status.success() => child_done = true,
+                // The daemon could not start (unwritable directory, foreign
+                // owner, ...): compile without it, right away.
+                Ok(Some(_)) | Err(_) => return None,
+                Ok(None) => {}
+            }
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+    None
+}
+
+fn spawn_daemon() -> Option<std::process::Child> {
+    let exe = std::env::current_exe().ok()?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("daemon")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: setsid is async-signal-safe. A new session detaches the daemon
+    // from the build's terminal, so Ctrl-C on make does not kill it.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    cmd.spawn().ok()
+}

@@ -1,0 +1,97 @@
+//! The compiler wrapper, run once per compile.
+//!
+//! It must be cheap (no async runtime, no configuration files, no argument
+//! parser: one connect, one write, one read on a hit) and it must never make
+//! a build fail: whenever the daemon cannot be reached, misbehaves or is too
+//! slow, the wrapper runs the real compiler itself. It never writes anything
+//! of its own to stdout or stderr, which belong to the compiler.
+
+mod compiler_path;
+pub mod daemon_link;
+mod env_filter;
+mod run;
+
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+
+use ccd_protocol::{ByteBuf, CompileRequest, PROTOCOL_VERSION, Request, Response, TtyInfo};
+
+pub use compiler_path::{find_in_path, is_self};
+
+/// How the wrapper was invoked.
+pub enum Invocation {
+    /// `ccd <compiler> args...`
+    Explicit { compiler: OsString, args: Vec<OsString> },
+    /// A symlink named like a compiler (`gcc -> ccd`): `argv[0]` names it.
+    Masquerade { name: OsString, args: Vec<OsString> },
+}
+
+/// Runs one compile through the daemon and exits with the compiler's status.
+pub fn run_wrapper(inv: Invocation) -> ! {
+    let (compiler, args) = match resolve(inv) {
+        Ok(v) => v,
+        Err(msg) => {
+            // Nothing to run: report like a shell would and fail.
+            eprintln!("ccd: {msg}");
+            std::process::exit(127);
+        }
+    };
+    if std::env::var_os("CCD_DISABLE").is_some_and(|v| !v.is_empty() && v != "0") {
+        run::exec(&compiler, &args);
+    }
+    let Ok(cwd) = std::env::current_dir() else {
+        run::exec(&compiler, &args);
+    };
+    let Some(mut conn) = daemon_link::connect(true) else {
+        run::exec(&compiler, &args);
+    };
+    let req = Request::Compile(CompileRequest {
+        protocol: PROTOCOL_VERSION,
+        cwd: ByteBuf::from(cwd.into_os_string().into_vec()),
+        compiler: ByteBuf::from(compiler.as_os_str().as_bytes().to_vec()),
+        args: args
+            .iter()
+            .map(|a| ByteBuf::from(a.as_bytes().to_vec()))
+            .collect(),
+        env: env_filter::relevant_env(),
+        stderr_tty: run::stderr_terminal().map(|columns| TtyInfo { columns }),
+        umask: run::current_umask(),
+    });
+    match conn.exchange(&req) {
+        Some(Response::Hit(out)) => run::finish(&out),
+        Some(Response::Run { extra_args }) => {
+            let out = run::capture(&compiler, &args, &extra_args);
+            // The daemon stores the result; whatever it says, the build gets
+            // the compiler's own output.
+            let _ = conn.exchange(&Request::CompileFinished(out.clone()));
+            run::finish(&out)
+        }
+        _ => run::exec(&compiler, &args),
+    }
+}
+
+fn resolve(inv: Invocation) -> Result<(PathBuf, Vec<OsString>), String> {
+    match inv {
+        Invocation::Explicit { compiler, args } => {
+            let path = if compiler.as_bytes().contains(&b'/') {
+                PathBuf::from(compiler)
+            } else {
+                find_in_path(&compiler).ok_or_else(|| {
+                    format!("{}: compiler not found in PATH", compiler.to_string_lossy())
+                })?
+            };
+            let path = std::path::absolute(&path).unwrap_or(path);
+            Ok((path, args))
+        }
+        Invocation::Masquerade { name, args } => {
+            let path = find_in_path(&name).ok_or_else(|| {
+                format!(
+                    "{}: no real compiler of this name later in PATH",
+                    name.to_string_lossy()
+                )
+            })?;
+            Ok((path, args))
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The ccd daemon: one per cache directory, started on demand by the
+//! wrapper and gone after an idle timeout.
+//!
+//! - [`server`]: the socket, the single-instance lock, the idle timer;
+//! - [`connection`]: one request per connection, admin or compile;
+//! - [`pipeline`]: the per-compile pipeline, one module per phase;
+//! - [`state`] and [`stats`]: what the daemon keeps in memory.
+
+pub mod config;
+pub mod connection;
+pub mod pipeline;
+pub mod server;
+pub mod state;
+pub mod stats;
+
+pub use config::DaemonConfig;
+pub use server::run;

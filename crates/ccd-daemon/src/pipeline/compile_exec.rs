@@ -1,0 +1,85 @@
+//! Phase: the miss. Decide how the compile will tell us which headers it
+//! read, ask the client to run the compiler, and wait for its result.
+//!
+//! The client runs the compiler (not the daemon) so that signals, the make
+//! jobserver, resource limits and the terminal behave exactly as without ccd.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use ccd_cc::DepKind;
+use ccd_filestate::{Stamp, now_ns, stat};
+use ccd_protocol::{ByteBuf, CompileOutput, Request, Response};
+
+use super::context::Context;
+use crate::connection::Channel;
+use crate::state::Daemon;
+
+/// Where the list of headers comes from after the compile.
+pub enum DepSource {
+    /// The user's own `-MD` file (it lists every header).
+    User(PathBuf),
+    /// A private file the compile writes because we added `-MD -MF`.
+    Private(PathBuf),
+    /// A dependency-only preprocessor run after the compile: `-MMD` omits
+    /// system headers, and clang's `-frecord-command-line` would record any
+    /// flag we add in the object.
+    Pass,
+    /// Not preprocessed (`.s`, `.i`): the source is the only input.
+    SourceOnly,
+}
+
+pub struct Plan {
+    pub extra_args: Vec<Vec<u8>>,
+    pub deps: DepSource,
+    /// Stamps of the outputs before the compile: an output counts only if
+    /// the compile wrote it.
+    pub output_before: Option<Stamp>,
+    pub side_before: Vec<Option<Stamp>>,
+    pub started_ns: i64,
+    pub started: Instant,
+}
+
+pub fn plan(d: &Daemon, ctx: &Context) -> Plan {
+    let mut extra_args = Vec::new();
+    let deps = if !ctx.inv.language.is_preprocessed_by_compiler() {
+        DepSource::SourceOnly
+    } else {
+        match (ctx.inv.deps.kind, &ctx.user_depfile) {
+            (Some(DepKind::All), Some(p)) => DepSource::User(p.clone()),
+            (Some(_), _) => DepSource::Pass,
+            (None, _) if ctx.inv.records_command_line => DepSource::Pass,
+            (None, _) => {
+                let p = d.temp_path(".d");
+                extra_args.extend([
+                    b"-MD".to_vec(),
+                    b"-MF".to_vec(),
+                    p.as_os_str().as_bytes().to_vec(),
+                ]);
+                DepSource::Private(p)
+            }
+        }
+    };
+    Plan {
+        extra_args,
+        deps,
+        output_before: stat(&ctx.output).ok(),
+        side_before: ctx.side.iter().map(|(_, p)| stat(p).ok()).collect(),
+        started_ns: now_ns(),
+        started: Instant::now(),
+    }
+}
+
+/// Sends the plan to the client and waits (as long as the compile takes)
+/// for the compiler's result. `None`: the client went away.
+pub fn run_on_client(ch: &mut Channel, plan: &Plan) -> Option<(CompileOutput, Duration)> {
+    let run = Response::Run {
+        extra_args: plan.extra_args.iter().cloned().map(ByteBuf::from).collect(),
+    };
+    ch.send(&run).ok()?;
+    match ch.recv(None) {
+        Ok(Request::CompileFinished(out)) => Some((out, plan.started.elapsed())),
+        _ => None,
+    }
+}

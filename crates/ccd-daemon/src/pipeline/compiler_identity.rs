@@ -1,0 +1,102 @@
+//! Phase: who is the compiler? Its family (gcc or clang, by probing its
+//! predefined macros) and a digest of its content: the driver binary, the
+//! macros it predefines and, for gcc, the `cc1`/`cc1plus` it runs. A wrapper
+//! script that adds a flag is a different compiler, whatever `--version`
+//! says. The result is cached until one of those files' stamps changes.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use ccd_cc::Family;
+use ccd_filestate::{Digest, Stamp, stat};
+
+use super::request::Req;
+use crate::state::{Daemon, lock};
+
+#[derive(Debug)]
+pub struct Compiler {
+    pub path: PathBuf,
+    pub family: Family,
+    pub digest: Digest,
+}
+
+#[derive(Default)]
+pub struct CompilerCache {
+    map: Mutex<HashMap<PathBuf, (Vec<(PathBuf, Stamp)>, Arc<Compiler>)>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentifyError {
+    #[error("cannot read compiler {0}: {1}")]
+    Unreadable(PathBuf, io::Error),
+    #[error("{0} does not behave like gcc or clang")]
+    NotGnuLike(PathBuf),
+}
+
+pub fn identify(d: &Daemon, req: &Req) -> Result<Arc<Compiler>, IdentifyError> {
+    let path = &req.compiler;
+    if let Some((stamps, c)) = lock(&d.compilers.map).get(path)
+        && stamps.iter().all(|(p, s)| stat(p).ok().as_ref() == Some(s))
+    {
+        return Ok(Arc::clone(c));
+    }
+    let (stamps, compiler) = probe(req, path)?;
+    let compiler = Arc::new(compiler);
+    lock(&d.compilers.map).insert(path.clone(), (stamps, Arc::clone(&compiler)));
+    Ok(compiler)
+}
+
+fn probe(req: &Req, path: &Path) -> Result<(Vec<(PathBuf, Stamp)>, Compiler), IdentifyError> {
+    let unreadable = |e| IdentifyError::Unreadable(path.to_path_buf(), e);
+    let before = stat(path).map_err(unreadable)?;
+    let macros = run_stdout(req, path, &["-E", "-dM", "-x", "c", "/dev/null"])
+        .ok_or_else(|| IdentifyError::NotGnuLike(path.to_path_buf()))?;
+    let family = Family::from_predefined_macros(&macros)
+        .ok_or_else(|| IdentifyError::NotGnuLike(path.to_path_buf()))?;
+
+    let mut h = blake3::Hasher::new();
+    h.update(b"ccd-compiler-v1\0");
+    h.update(&std::fs::read(path).map_err(unreadable)?);
+    h.update(&(macros.len() as u64).to_le_bytes());
+    h.update(&macros);
+    let mut stamps = vec![(path.to_path_buf(), before)];
+    if family == Family::Gcc {
+        // The driver runs these; an upgrade of one without the other must
+        // still change the identity.
+        for prog in ["-print-prog-name=cc1", "-print-prog-name=cc1plus"] {
+            let Some(out) = run_stdout(req, path, &[prog]) else { continue };
+            let p = PathBuf::from(String::from_utf8_lossy(out.trim_ascii()).into_owned());
+            if !p.is_absolute() {
+                continue;
+            }
+            if let (Ok(s), Ok(bytes)) = (stat(&p), std::fs::read(&p)) {
+                h.update(&bytes);
+                stamps.push((p, s));
+            }
+        }
+    }
+    // The driver changed while we read it: do not cache the identity.
+    if stat(path).ok() != Some(before) {
+        stamps.clear();
+        stamps.push((path.to_path_buf(), Stamp { ino: u64::MAX, ..before }));
+    }
+    let compiler = Compiler {
+        path: path.to_path_buf(),
+        family,
+        digest: Digest(*h.finalize().as_bytes()),
+    };
+    Ok((stamps, compiler))
+}
+
+fn run_stdout(req: &Req, path: &Path, args: &[&str]) -> Option<Vec<u8>> {
+    let out = req
+        .command(path)
+        .args(args)
+        .env("LC_ALL", "C")
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status.success().then_some(out.stdout)
+}

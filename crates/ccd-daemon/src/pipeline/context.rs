@@ -1,0 +1,107 @@
+//! Phase: build the compile context: its key (everything known before
+//! looking at headers) and where the invocation's files are.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ccd_cc::{Invocation, depfile};
+use ccd_filestate::Digest;
+
+use super::compiler_identity::Compiler;
+use super::request::Req;
+
+pub struct Context {
+    /// The key of the context's manifest.
+    pub key: Digest,
+    pub inv: Invocation,
+    pub compiler: Arc<Compiler>,
+    pub source: PathBuf,
+    pub output: PathBuf,
+    pub user_depfile: Option<PathBuf>,
+    /// Side files the flags ask for, by role.
+    pub side: Vec<(&'static str, PathBuf)>,
+    /// What `__DATE__` expands to now, coarsely (see [`date_tag`]).
+    pub date_tag: String,
+    /// Fingerprint of the terminal stderr goes to, if it is one.
+    pub tty: Option<u16>,
+    /// Digest of the options that decide the depfile's target names.
+    pub targets_key: Digest,
+    /// `__TIME__` is deterministic (SOURCE_DATE_EPOCH is set).
+    pub fixed_time: bool,
+}
+
+/// Length-prefixed fields, so that no two field lists hash alike.
+struct KeyHasher(blake3::Hasher);
+
+impl KeyHasher {
+    fn new(domain: &str) -> KeyHasher {
+        let mut h = blake3::Hasher::new();
+        h.update(domain.as_bytes());
+        KeyHasher(h)
+    }
+
+    fn field(&mut self, bytes: &[u8]) -> &mut Self {
+        self.0.update(&(bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+        self
+    }
+
+    fn finish(&self) -> Digest {
+        Digest(*self.0.finalize().as_bytes())
+    }
+}
+
+pub fn build(compiler: Arc<Compiler>, inv: Invocation, req: &Req) -> Context {
+    let mut h = KeyHasher::new("ccd-context-v1");
+    h.field(&compiler.digest.0)
+        .field(req.cwd.as_os_str().as_encoded_bytes())
+        .field(&inv.source)
+        .field(format!("{:?}/{:?}", inv.language, inv.mode).as_bytes());
+    h.field(&(inv.key_args.len() as u64).to_le_bytes());
+    for a in &inv.key_args {
+        h.field(a);
+    }
+    h.field(format!("deps:{:?}/{}", inv.deps.kind, inv.deps.phony).as_bytes());
+    if inv.output_path_is_recorded() {
+        h.field(&inv.output_path());
+    }
+    for (k, v) in req.keyed_env() {
+        h.field(k).field(v);
+    }
+    let key = h.finish();
+
+    let mut t = KeyHasher::new("ccd-depfile-targets-v1");
+    for target in depfile::targets_for(compiler.family, &inv) {
+        t.field(&target);
+    }
+    let fixed_time = req.env("SOURCE_DATE_EPOCH").is_some();
+    Context {
+        key,
+        source: req.abs(&inv.source),
+        output: req.abs(&inv.output_path()),
+        user_depfile: inv.user_depfile_path().map(|p| req.abs(&p)),
+        side: inv
+            .side_output_paths()
+            .into_iter()
+            .map(|(role, p)| (role, req.abs(&p)))
+            .collect(),
+        date_tag: date_tag(fixed_time),
+        tty: req.stderr_tty.map(|t| t.columns),
+        targets_key: t.finish(),
+        fixed_time,
+        compiler,
+        inv,
+    }
+}
+
+/// A value that changes at least as often as `__DATE__` in any time zone.
+/// Offsets are whole quarter hours, so within one UTC quarter hour every
+/// zone sees a single date. With SOURCE_DATE_EPOCH (part of the key) the
+/// date is fixed.
+pub fn date_tag(fixed: bool) -> String {
+    if fixed {
+        return "fixed".into();
+    }
+    let secs = ccd_filestate::now_ns() / 1_000_000_000;
+    format!("q{}", secs / 900)
+}

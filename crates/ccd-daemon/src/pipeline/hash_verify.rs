@@ -1,0 +1,36 @@
+//! Phase: hash the source and check the context's manifest against the
+//! file system: Hit, SourceChanged, HeadersChanged or Cold.
+
+use std::io;
+use std::sync::Arc;
+
+use ccd_depgraph::{Conditions, Manifest, Verdict, verify};
+use ccd_filestate::Hashed;
+
+use super::context::Context;
+use crate::state::Daemon;
+
+pub struct Checked {
+    pub source: Hashed,
+    pub manifest: Arc<Manifest>,
+    pub verdict: Verdict,
+}
+
+pub fn hash_and_verify(d: &Daemon, ctx: &Context) -> io::Result<Checked> {
+    let source = d.files.digest(&ctx.source)?;
+    let manifest = d.manifest(&ctx.key);
+    let verdict = verify(
+        &manifest,
+        source.digest,
+        &d.files,
+        Conditions {
+            date: &ctx.date_tag,
+            stderr_tty: ctx.tty,
+        },
+    );
+    Ok(Checked {
+        source,
+        manifest,
+        verdict,
+    })
+}

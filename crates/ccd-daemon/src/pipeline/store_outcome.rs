@@ -1,0 +1,262 @@
+//! Phase: after a successful compile, learn what it read and store the
+//! result: the outputs as blobs, a result record, and a manifest entry with
+//! every input's digest and every lookup's resolution.
+//!
+//! Anything uncertain means "do not store": the compile already produced the
+//! right outputs, so skipping the store can cost a later hit, never
+//! correctness.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use ccd_cc::depfile;
+use ccd_cc::scan::ScanResult;
+use ccd_cc::search_path::{SearchChain, env_dir_variables};
+use ccd_depgraph::{Input, ManifestEntry, StderrFor};
+use ccd_filestate::{Digest, Hashed, stat};
+use ccd_protocol::CompileOutput;
+use ccd_store::{StoredDepfile, StoredOutput, StoredResult};
+
+use super::compile_exec::{DepSource, Plan};
+use super::context::Context;
+use super::include_probes::{self, ScannedInput};
+use super::request::Req;
+use super::system_includes;
+use crate::state::Daemon;
+
+/// Writes during this long before the compile started may carry a
+/// timestamp from before or after it (file timestamps come from a coarse
+/// kernel clock); such inputs are treated as modified during the compile.
+const COARSE_CLOCK_SLACK_NS: i64 = 15_000_000;
+
+/// Why a successful compile was not stored.
+pub type Skip = &'static str;
+
+pub fn store(
+    d: &Daemon,
+    ctx: &Context,
+    req: &Req,
+    plan: &Plan,
+    source_before: &Hashed,
+    out: &CompileOutput,
+    compile_ms: u64,
+) -> Result<(), Skip> {
+    let (spelled, user_depfile) = learn_dependencies(d, ctx, req, plan)?;
+
+    // The source first, then every other file the compile read.
+    let mut paths: Vec<(Vec<u8>, std::path::PathBuf)> =
+        vec![(ctx.inv.source.clone(), ctx.source.clone())];
+    for s in spelled {
+        let abs = req.abs(&s);
+        if abs != ctx.source && !paths.iter().any(|(_, p)| *p == abs) {
+            paths.push((s, abs));
+        }
+    }
+
+    let mut inputs = Vec::with_capacity(paths.len());
+    let mut scans: Vec<Arc<ScanResult>> = Vec::with_capacity(paths.len());
+    for (_, abs) in &paths {
+        let hashed = d.files.digest(abs).map_err(|_| "an input vanished")?;
+        if hashed.stamp.changed_ns() >= plan.started_ns - COARSE_CLOCK_SLACK_NS {
+            return Err("an input changed during the compile");
+        }
+        scans.push(scan_of(d, abs, &hashed)?);
+        inputs.push(Input {
+            path: abs.as_os_str().as_bytes().to_vec(),
+            digest: hashed.digest,
+        });
+    }
+    if inputs[0].digest != source_before.digest {
+        return Err("the source changed during the compile");
+    }
+
+    let mut date = None;
+    for s in &scans {
+        if s.uses_timestamp {
+            return Err("__TIMESTAMP__");
+        }
+        if s.uses_time && !ctx.fixed_time {
+            return Err("__TIME__");
+        }
+        if s.embeds_files {
+            return Err("embedded file (.incbin, #embed)");
+        }
+        if s.uses_date {
+            date = Some(ctx.date_tag.clone());
+        }
+    }
+
+    let probes = if ctx.inv.language.is_preprocessed_by_compiler() {
+        let system = system_includes::discover(d, &ctx.compiler, &ctx.inv, req)
+            .ok_or("the compiler's include directories are unknown")?;
+        let (cpath, lang_var) = env_dir_variables(ctx.inv.language);
+        let chain = SearchChain::new(&ctx.inv.search, req.env(cpath), req.env(lang_var), &system);
+        let scanned: Vec<ScannedInput<'_>> = paths
+            .iter()
+            .zip(&scans)
+            .map(|((spelled, _), scan)| ScannedInput { spelled, scan })
+            .collect();
+        let set = include_probes::record(req, &chain, &ctx.inv.search.forced, &scanned);
+        if set.unreliable {
+            return Err("an include lookup could not be examined");
+        }
+        set.finish(plan.started_ns)
+    } else {
+        Vec::new()
+    };
+
+    let outputs = store_outputs(d, ctx, plan)?;
+    let stderr_for = match (out.stderr.is_empty(), ctx.tty) {
+        (true, _) => StderrFor::Any,
+        (false, None) => StderrFor::Pipe,
+        (false, Some(c)) => StderrFor::Terminal(c),
+    };
+    let result_key = result_key(ctx, &inputs, date.as_deref(), stderr_for);
+    let result = StoredResult {
+        outputs,
+        depfile: user_depfile,
+        stdout: out.stdout.to_vec(),
+        stderr: out.stderr.to_vec(),
+        compile_ms,
+    };
+    d.store
+        .put_result(&result_key, &result)
+        .map_err(|_| "cannot write to the cache")?;
+    let entry = ManifestEntry {
+        inputs,
+        probes,
+        date,
+        stderr_for,
+        result: result_key,
+    };
+    d.update_manifest(&ctx.key, |m| m.insert(entry))
+        .map_err(|_| "cannot write to the cache")
+}
+
+/// The headers the compile read, as the compiler spelled them, and the
+/// user's dependency file in the form to replay it.
+fn learn_dependencies(
+    d: &Daemon,
+    ctx: &Context,
+    req: &Req,
+    plan: &Plan,
+) -> Result<(Vec<Vec<u8>>, Option<StoredDepfile>), Skip> {
+    let read_deps = |p: &Path| -> Result<Vec<Vec<u8>>, Skip> {
+        let bytes = std::fs::read(p).map_err(|_| "no dependency file")?;
+        Ok(depfile::parse(&bytes).map_err(|_| "unreadable dependency file")?.deps)
+    };
+    let spelled = match &plan.deps {
+        DepSource::User(p) => read_deps(p)?,
+        DepSource::Private(p) => {
+            let deps = read_deps(p);
+            let _ = std::fs::remove_file(p);
+            deps?
+        }
+        DepSource::Pass => {
+            let p = d.temp_path(".d");
+            let args = ccd_cc::dependency_pass_args(&req.args, p.as_os_str().as_bytes());
+            let ok = req
+                .command(&ctx.compiler.path)
+                .args(args.iter().map(|a| OsStr::from_bytes(a)))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            let deps = if ok { read_deps(&p) } else { Err("dependency pass failed") };
+            let _ = std::fs::remove_file(&p);
+            deps?
+        }
+        DepSource::SourceOnly => {
+            if ctx.user_depfile.is_some() {
+                return Err("dependency file for an unpreprocessed source");
+            }
+            Vec::new()
+        }
+    };
+    let user = match &ctx.user_depfile {
+        None => None,
+        Some(p) => Some(replayable_depfile(ctx, p)?),
+    };
+    Ok((spelled, user))
+}
+
+/// The user's dependency file as written by the compiler: as a list of
+/// prerequisites if rendering them reproduces the compiler's exact bytes
+/// (then any target names can be rendered later), else verbatim.
+fn replayable_depfile(ctx: &Context, path: &Path) -> Result<StoredDepfile, Skip> {
+    let bytes = std::fs::read(path).map_err(|_| "no dependency file")?;
+    let parsed = depfile::parse(&bytes).map_err(|_| "unreadable dependency file")?;
+    let family = ctx.compiler.family;
+    let rendered = depfile::render(
+        family,
+        &depfile::targets_for(family, &ctx.inv),
+        &parsed.deps,
+        ctx.inv.deps.phony,
+    );
+    Ok(if rendered == bytes {
+        StoredDepfile::Rendered {
+            deps: parsed.deps.into_iter().map(serde_bytes::ByteBuf::from).collect(),
+        }
+    } else {
+        tracing::debug!(path = %path.display(), "depfile kept verbatim: rendering differs");
+        StoredDepfile::Verbatim {
+            bytes,
+            targets_key: ctx.targets_key,
+        }
+    })
+}
+
+fn scan_of(d: &Daemon, path: &Path, hashed: &Hashed) -> Result<Arc<ScanResult>, Skip> {
+    if let Some(s) = d.scan(&hashed.digest) {
+        return Ok(s);
+    }
+    let (bytes, now) = d.files.read(path).map_err(|_| "an input vanished")?;
+    if now.digest != hashed.digest {
+        return Err("an input changed during the compile");
+    }
+    Ok(d.remember_scan(hashed.digest, ccd_cc::scan::scan(&bytes)))
+}
+
+fn store_outputs(d: &Daemon, ctx: &Context, plan: &Plan) -> Result<Vec<StoredOutput>, Skip> {
+    let written = |p: &Path, before: &Option<ccd_filestate::Stamp>| {
+        stat(p).ok().filter(|s| s.is_file() && Some(*s) != *before)
+    };
+    let mut outputs = Vec::new();
+    if written(&ctx.output, &plan.output_before).is_none() {
+        return Err("the compiler wrote no output");
+    }
+    let mut put = |role: &str, p: &Path| -> Result<(), Skip> {
+        let (blob, size) = d
+            .store
+            .put_blob_from_file(p)
+            .map_err(|_| "cannot write to the cache")?;
+        outputs.push(StoredOutput {
+            role: role.to_string(),
+            blob,
+            size,
+        });
+        Ok(())
+    };
+    put("object", &ctx.output)?;
+    for ((role, p), before) in ctx.side.iter().zip(&plan.side_before) {
+        if written(p, before).is_some() {
+            put(role, p)?;
+        }
+    }
+    Ok(outputs)
+}
+
+fn result_key(ctx: &Context, inputs: &[Input], date: Option<&str>, stderr_for: StderrFor) -> Digest {
+    let mut h = blake3::Hasher::new();
+    h.update(b"ccd-result-v1\0");
+    h.update(&ctx.key.0);
+    for i in inputs {
+        h.update(&(i.path.len() as u64).to_le_bytes());
+        h.update(&i.path);
+        h.update(&i.digest.0);
+    }
+    h.update(format!("{date:?}/{stderr_for:?}").as_bytes());
+    Digest(*h.finalize().as_bytes())
+}

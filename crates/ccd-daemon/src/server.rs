@@ -1,0 +1,160 @@
+//! The daemon's socket, its single-instance lock and its idle timer.
+
+use std::fs::{self, File};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use ccd_protocol::Location;
+use ccd_store::{Store, ensure_private_dir};
+
+use crate::config::DaemonConfig;
+use crate::connection;
+use crate::state::Daemon;
+
+/// How a daemon run ended without an error.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Another daemon holds this cache directory's lock.
+    AlreadyRunning,
+}
+
+/// Runs the daemon for the cache directory named by the environment until
+/// it is idle for `config.idle_timeout` or asked to stop.
+pub fn run(config: DaemonConfig) -> anyhow::Result<Outcome> {
+    let loc = Location::from_env()?;
+    ensure_private_dir(&loc.socket_dir)
+        .with_context(|| format!("socket directory {}", loc.socket_dir.display()))?;
+    let store = Store::open(&loc.cache_dir)
+        .with_context(|| format!("cache directory {}", loc.cache_dir.display()))?;
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(loc.cache_dir.join("daemon.lock"))
+        .context("daemon lock file")?;
+    // SAFETY: flock on a file descriptor we own.
+    if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Ok(Outcome::AlreadyRunning);
+    }
+    init_logging(&loc.cache_dir, &config);
+
+    // We hold the lock, so a socket file left behind is stale.
+    let _ = fs::remove_file(&loc.socket);
+    let listener = UnixListener::bind(&loc.socket)
+        .with_context(|| format!("binding {}", loc.socket.display()))?;
+    fs::set_permissions(&loc.socket, fs::Permissions::from_mode(0o600))?;
+    let socket_ino = fs::metadata(&loc.socket)?.ino();
+    tracing::info!(pid = std::process::id(), socket = %loc.socket.display(), "daemon started");
+
+    let daemon = Arc::new(Daemon::new(loc, store));
+    {
+        let daemon = Arc::clone(&daemon);
+        std::thread::spawn(move || idle_watch(&daemon, config.idle_timeout, socket_ino));
+    }
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        if peer_uid(&stream) != Some(uid) {
+            tracing::warn!("refused a connection from another user");
+            continue;
+        }
+        let daemon = Arc::clone(&daemon);
+        daemon.active.fetch_add(1, Ordering::SeqCst);
+        let spawned = std::thread::Builder::new()
+            .name("conn".into())
+            .spawn(move || {
+                connection::serve(&daemon, stream);
+                daemon.touch();
+                daemon.active.fetch_sub(1, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            tracing::error!("cannot start a connection thread");
+        }
+    }
+    drop(lock);
+    Ok(Outcome::AlreadyRunning)
+}
+
+/// Stops the process, removing the socket if it is still ours.
+pub fn exit_now(d: &Daemon) -> ! {
+    tracing::info!("daemon exiting");
+    let _ = fs::remove_file(&d.location.socket);
+    std::process::exit(0)
+}
+
+fn idle_watch(d: &Daemon, idle: Duration, socket_ino: u64) {
+    let tick = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    loop {
+        std::thread::sleep(tick);
+        // Another daemon replaced our socket (ours was deleted): leave.
+        if fs::metadata(&d.location.socket).map(|m| m.ino()).ok() != Some(socket_ino) {
+            tracing::info!("socket gone or replaced; exiting");
+            std::process::exit(0);
+        }
+        if d.active.load(Ordering::SeqCst) > 0 {
+            continue;
+        }
+        let last = Duration::from_millis(d.last_active_ms.load(Ordering::Relaxed));
+        let idle_for = d.started.elapsed().saturating_sub(last);
+        if idle_for >= idle || executable_replaced() {
+            exit_now(d);
+        }
+    }
+}
+
+/// After an upgrade the running binary is gone from disk: make way for the
+/// new one once idle.
+fn executable_replaced() -> bool {
+    fs::read_link("/proc/self/exe")
+        .map(|p| p.to_string_lossy().ends_with(" (deleted)"))
+        .unwrap_or(false)
+}
+
+fn peer_uid(stream: &UnixStream) -> Option<u32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(cred.uid)
+}
+
+fn init_logging(cache_dir: &Path, config: &DaemonConfig) {
+    let level = match config.log.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        Some("trace") => tracing::Level::TRACE,
+        Some("debug") => tracing::Level::DEBUG,
+        Some("info") => tracing::Level::INFO,
+        Some("error") => tracing::Level::ERROR,
+        _ => tracing::Level::WARN,
+    };
+    let file = File::options()
+        .create(true)
+        .append(true)
+        .open(cache_dir.join("daemon.log"));
+    if let Ok(file) = file {
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(std::sync::Mutex::new(file))
+            .with_target(false)
+            .try_init();
+    }
+}
+

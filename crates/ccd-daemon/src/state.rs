@@ -1,0 +1,141 @@
+//! What the daemon keeps in memory between requests.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use ccd_cc::scan::ScanResult;
+use ccd_depgraph::Manifest;
+use ccd_filestate::{Digest, FileState};
+use ccd_protocol::{Location, StatusReport};
+use ccd_store::Store;
+
+use crate::pipeline::compiler_identity::CompilerCache;
+use crate::stats::Stats;
+
+pub struct Daemon {
+    pub location: Location,
+    pub store: Store,
+    /// Stamps and digests of every file seen (sources, headers, blobs).
+    pub files: FileState,
+    /// Manifests by context key, loaded from the store on first use.
+    pub manifests: Mutex<HashMap<Digest, Arc<Manifest>>>,
+    pub compilers: CompilerCache,
+    /// The compiler's default include directories, by compiler, language
+    /// and the options that change them.
+    pub system_dirs: Mutex<HashMap<Digest, Arc<Vec<Vec<u8>>>>>,
+    /// Include scans by content digest.
+    pub scans: Mutex<HashMap<Digest, Arc<ScanResult>>>,
+    pub stats: Stats,
+    pub started: Instant,
+    /// Requests being served now; the idle timer waits for zero.
+    pub active: AtomicUsize,
+    /// Milliseconds since `started` at the end of the last request.
+    pub last_active_ms: AtomicU64,
+    counter: AtomicU64,
+}
+
+impl Daemon {
+    pub fn new(location: Location, store: Store) -> Daemon {
+        Daemon {
+            location,
+            store,
+            files: FileState::new(),
+            manifests: Mutex::new(HashMap::new()),
+            compilers: CompilerCache::default(),
+            system_dirs: Mutex::new(HashMap::new()),
+            scans: Mutex::new(HashMap::new()),
+            stats: Stats::default(),
+            started: Instant::now(),
+            active: AtomicUsize::new(0),
+            last_active_ms: AtomicU64::new(0),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    /// A fresh path in the store's temporary directory.
+    pub fn temp_path(&self, suffix: &str) -> PathBuf {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        self.store
+            .layout()
+            .tmp()
+            .join(format!("{}-{n}{suffix}", std::process::id()))
+    }
+
+    /// The manifest of a compile context (empty if none was stored).
+    pub fn manifest(&self, key: &Digest) -> Arc<Manifest> {
+        if let Some(m) = lock(&self.manifests).get(key) {
+            return Arc::clone(m);
+        }
+        let m = Arc::new(self.store.get_manifest(key).unwrap_or_default());
+        lock(&self.manifests).insert(*key, Arc::clone(&m));
+        m
+    }
+
+    /// Applies `edit` to a context's manifest and persists the result.
+    pub fn update_manifest(
+        &self,
+        key: &Digest,
+        edit: impl FnOnce(&mut Manifest),
+    ) -> Result<(), ccd_store::StoreError> {
+        let mut map = lock(&self.manifests);
+        let mut m = match map.get(key) {
+            Some(m) => (**m).clone(),
+            None => self.store.get_manifest(key).unwrap_or_default(),
+        };
+        edit(&mut m);
+        let m = Arc::new(m);
+        map.insert(*key, Arc::clone(&m));
+        drop(map);
+        self.store.put_manifest(key, &m)
+    }
+
+    pub fn scan(&self, digest: &Digest) -> Option<Arc<ScanResult>> {
+        lock(&self.scans).get(digest).cloned()
+    }
+
+    pub fn remember_scan(&self, digest: Digest, scan: ScanResult) -> Arc<ScanResult> {
+        let s = Arc::new(scan);
+        lock(&self.scans).insert(digest, Arc::clone(&s));
+        s
+    }
+
+    /// Empties the cache and everything remembered about it.
+    pub fn clear(&self) -> Result<(), ccd_store::StoreError> {
+        lock(&self.manifests).clear();
+        self.files.clear();
+        self.store.clear()
+    }
+
+    pub fn status(&self) -> StatusReport {
+        let usage = self.store.usage();
+        let s = &self.stats;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        StatusReport {
+            pid: std::process::id(),
+            cache_dir: self.location.cache_dir.display().to_string(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            hits: get(&s.hits),
+            misses: get(&s.misses),
+            non_cacheable: s.non_cacheable_total(),
+            non_cacheable_reasons: s.non_cacheable_reasons(),
+            errors: get(&s.errors),
+            internal_errors: get(&s.internal_errors),
+            not_stored_reasons: s.not_stored_reasons(),
+            time_saved_ms: get(&s.saved_ms),
+            entries: usage.entries,
+            size_bytes: usage.size_bytes,
+        }
+    }
+
+    pub fn touch(&self) {
+        self.last_active_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

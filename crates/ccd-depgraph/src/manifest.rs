@@ -1,0 +1,111 @@
+use ccd_filestate::Digest;
+use serde::{Deserialize, Serialize};
+
+use crate::probe::DirProbe;
+
+/// How many results a context keeps; older ones are dropped first.
+pub const MAX_ENTRIES: usize = 32;
+
+/// Content address of a stored result.
+pub type ResultKey = Digest;
+
+/// One file the compile read, by absolute path, with its digest then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Input {
+    #[serde(with = "serde_bytes")]
+    pub path: Vec<u8>,
+    pub digest: Digest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    /// The source first, then every header, as the compiler reported them.
+    pub inputs: Vec<Input>,
+    /// Include lookups that must keep resolving the same way.
+    pub probes: Vec<DirProbe>,
+    /// For sources using `__DATE__`: the date the result was made on.
+    pub date: Option<String>,
+    /// Where the result's diagnostics may be replayed.
+    pub stderr_for: StderrFor,
+    pub result: ResultKey,
+}
+
+/// Compilers colour and wrap diagnostics for terminals, so a result with
+/// diagnostics is only replayed to the same kind of stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum StderrFor {
+    /// Nothing was written to stderr: replay anywhere.
+    Any,
+    /// Written to a pipe or file.
+    Pipe,
+    /// Written to a terminal this many columns wide.
+    Terminal(u16),
+}
+
+impl StderrFor {
+    pub fn accepts(self, now: Option<u16>) -> bool {
+        match self {
+            StderrFor::Any => true,
+            StderrFor::Pipe => now.is_none(),
+            StderrFor::Terminal(c) => now == Some(c),
+        }
+    }
+}
+
+/// The results of one compile context, most recently used first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub entries: Vec<ManifestEntry>,
+}
+
+impl Manifest {
+    /// Adds `entry` in front, replacing an entry for the same inputs and
+    /// dropping the oldest beyond [`MAX_ENTRIES`].
+    pub fn insert(&mut self, entry: ManifestEntry) {
+        self.entries.retain(|e| {
+            !(e.inputs == entry.inputs && e.date == entry.date && e.stderr_for == entry.stderr_for)
+        });
+        self.entries.insert(0, entry);
+        self.entries.truncate(MAX_ENTRIES);
+    }
+
+    /// Moves entry `i` to the front (it just served a hit).
+    pub fn touch(&mut self, i: usize) {
+        if i > 0 && i < self.entries.len() {
+            let e = self.entries.remove(i);
+            self.entries.insert(0, e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(tag: u8) -> ManifestEntry {
+        ManifestEntry {
+            inputs: vec![Input {
+                path: b"/a.c".to_vec(),
+                digest: Digest([tag; 32]),
+            }],
+            probes: vec![],
+            date: None,
+            stderr_for: StderrFor::Any,
+            result: Digest([tag; 32]),
+        }
+    }
+
+    #[test]
+    fn insert_replaces_and_bounds() {
+        let mut m = Manifest::default();
+        for i in 0..(MAX_ENTRIES as u8 + 5) {
+            m.insert(entry(i));
+        }
+        assert_eq!(m.entries.len(), MAX_ENTRIES);
+        assert_eq!(m.entries[0].result, Digest([MAX_ENTRIES as u8 + 4; 32]));
+        m.insert(entry(MAX_ENTRIES as u8 + 4));
+        assert_eq!(m.entries.len(), MAX_ENTRIES);
+        m.touch(3);
+        assert_eq!(m.entries[0].result, Digest([MAX_ENTRIES as u8 + 1; 32]));
+    }
+}

@@ -1,0 +1,13 @@
+//! File state for the daemon: a stat stamp per path and the content digest
+//! that goes with it. A digest is recomputed only when the stamp changes,
+//! and never trusted for a file modified so recently that a second edit
+//! could share its timestamp (the "racy git" problem: filesystem clocks tick
+//! in milliseconds, so two edits within one tick leave the same mtime).
+
+mod digest;
+mod stamp;
+mod state;
+
+pub use digest::{Digest, digest_bytes};
+pub use stamp::{Stamp, now_ns, stat, stat_nofollow};
+pub use state::{FileState, Hashed, RACY_WINDOW_NS};

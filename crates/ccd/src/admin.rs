@@ -1,0 +1,189 @@
+//! Admin commands: start, stop, status, clear, zero-stats, and the daemon.
+
+use std::ffi::OsString;
+
+use anyhow::{Context as _, bail};
+use ccd_client::daemon_link;
+use ccd_protocol::{Request, Response, StatusReport};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "ccd",
+    version,
+    about = "A daemon-backed compiler cache for C and C++",
+    after_help = "Compile through ccd with `ccd gcc -c a.c`, CC=\"ccd gcc\", \
+                  CMAKE_C_COMPILER_LAUNCHER=ccd, or a symlink named gcc pointing at ccd."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the daemon of this cache directory (compiles start it too).
+    Start,
+    /// Stop the daemon.
+    Stop,
+    /// Show statistics and cache usage.
+    Status {
+        /// One JSON object, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every cached result.
+    Clear,
+    /// Reset the statistics.
+    #[command(alias = "zero")]
+    ZeroStats,
+    /// Run the daemon in the foreground (compiles start it on demand).
+    Daemon,
+}
+
+const WORDS: &[&str] = &[
+    "start", "stop", "status", "clear", "zero-stats", "zero", "daemon", "help", "--help", "-h",
+    "--version", "-V",
+];
+
+pub fn is_admin_word(arg: &OsString) -> bool {
+    arg.to_str().is_some_and(|a| WORDS.contains(&a))
+}
+
+pub fn main(argv0: OsString, rest: Vec<OsString>) -> i32 {
+    let cli = Cli::parse_from(std::iter::once(argv0).chain(rest));
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ccd: {e:#}");
+            1
+        }
+    }
+}
+
+fn run(cmd: Command) -> anyhow::Result<i32> {
+    match cmd {
+        Command::Daemon => {
+            return match ccd_daemon::run(ccd_daemon::DaemonConfig::from_env()) {
+                Ok(_) => Ok(0),
+                Err(e) => {
+                    eprintln!("ccd daemon: {e:#}");
+                    Ok(1)
+                }
+            };
+        }
+        Command::Start => {
+            let s = status(true)?;
+            println!("ccd daemon running (pid {}) for {}", s.pid, s.cache_dir);
+        }
+        Command::Stop => match daemon_link::connect(false) {
+            None => println!("ccd daemon not running"),
+            Some(mut c) => {
+                expect_ok(c.exchange(&Request::Shutdown))?;
+                println!("ccd daemon stopped");
+            }
+        },
+        Command::Status { json } => {
+            let s = status(true)?;
+            if json {
+                println!("{}", status_json(&s));
+            } else {
+                print!("{}", status_text(&s));
+            }
+        }
+        Command::Clear => {
+            expect_ok(request(Request::Clear)?)?;
+            println!("cache cleared");
+        }
+        Command::ZeroStats => {
+            expect_ok(request(Request::ZeroStats)?)?;
+            println!("statistics zeroed");
+        }
+    }
+    Ok(0)
+}
+
+fn request(req: Request) -> anyhow::Result<Option<Response>> {
+    let mut c = daemon_link::connect(true).context("cannot start or reach the ccd daemon")?;
+    Ok(c.exchange(&req))
+}
+
+fn status(start: bool) -> anyhow::Result<StatusReport> {
+    let mut c = daemon_link::connect(start).context("cannot start or reach the ccd daemon")?;
+    match c.exchange(&Request::Status) {
+        Some(Response::Status(s)) => Ok(*s),
+        other => bail!("unexpected answer from the daemon: {other:?}"),
+    }
+}
+
+fn expect_ok(r: Option<Response>) -> anyhow::Result<()> {
+    match r {
+        Some(Response::Ok) => Ok(()),
+        Some(Response::Error { message }) => bail!("{message}"),
+        other => bail!("unexpected answer from the daemon: {other:?}"),
+    }
+}
+
+fn status_json(s: &StatusReport) -> String {
+    let map = |v: &[(String, u64)]| {
+        serde_json::Value::Object(
+            v.iter()
+                .map(|(k, n)| (k.clone(), serde_json::Value::from(*n)))
+                .collect(),
+        )
+    };
+    serde_json::json!({
+        "cache_dir": s.cache_dir,
+        "pid": s.pid,
+        "uptime_secs": s.uptime_secs,
+        "hits": s.hits,
+        "misses": s.misses,
+        "non_cacheable": s.non_cacheable,
+        "non_cacheable_reasons": map(&s.non_cacheable_reasons),
+        "errors": s.errors,
+        "internal_errors": s.internal_errors,
+        "not_stored_reasons": map(&s.not_stored_reasons),
+        "time_saved_ms": s.time_saved_ms,
+        "entries": s.entries,
+        "size_bytes": s.size_bytes,
+    })
+    .to_string()
+}
+
+fn status_text(s: &StatusReport) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let total = s.hits + s.misses;
+    let rate = if total > 0 { 100.0 * s.hits as f64 / total as f64 } else { 0.0 };
+    let _ = writeln!(o, "cache directory       {}", s.cache_dir);
+    let _ = writeln!(o, "daemon                pid {}, up {} s", s.pid, s.uptime_secs);
+    let _ = writeln!(o, "hits                  {} ({rate:.1}% of cacheable)", s.hits);
+    let _ = writeln!(o, "misses                {}", s.misses);
+    let _ = writeln!(o, "non-cacheable         {}", s.non_cacheable);
+    for (reason, n) in &s.non_cacheable_reasons {
+        let _ = writeln!(o, "  {reason:<30} {n}");
+    }
+    let _ = writeln!(o, "failed compiles       {}", s.errors);
+    let _ = writeln!(o, "ccd errors            {}", s.internal_errors);
+    if !s.not_stored_reasons.is_empty() {
+        let _ = writeln!(o, "misses not stored");
+        for (reason, n) in &s.not_stored_reasons {
+            let _ = writeln!(o, "  {reason:<30} {n}");
+        }
+    }
+    let _ = writeln!(o, "time saved            {:.1} s", s.time_saved_ms as f64 / 1000.0);
+    let _ = writeln!(o, "entries               {}", s.entries);
+    let _ = writeln!(o, "size                  {}", human_size(s.size_bytes));
+    o
+}
+
+fn human_size(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[u]) }
+}
