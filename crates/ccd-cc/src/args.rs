@@ -303,7 +303,7 @@ impl Parser {
             }
             "-x" => {
                 self.lang_override =
-                    Language::from_x_option(value).map_err(|()| NonCacheable::UnknownLanguage)?;
+                    Language::from_x_option(value).map_err(|_| NonCacheable::UnknownLanguage)?;
             }
             "-I" => self.search.angle.push(value.to_vec()),
             "-iquote" => self.search.quote.push(value.to_vec()),
@@ -355,7 +355,8 @@ impl Parser {
     }
 
     fn f_flag(&mut self, s: &str) -> Step {
-        if F_REFUSED.iter().any(|r| s.starts_with(r)) || (s.starts_with("-fopt-info") && s.contains('='))
+        if F_REFUSED.iter().any(|r| s.starts_with(r))
+            || (s.starts_with("-fopt-info") && s.contains('='))
         {
             return Err(unsupported(s.as_bytes()));
         }
@@ -380,7 +381,11 @@ impl Parser {
             match tok {
                 b"-MD" | b"-MMD" => {
                     let file = it.next().ok_or_else(|| unsupported(arg))?;
-                    self.deps.kind = Some(if tok == b"-MD" { DepKind::All } else { DepKind::User });
+                    self.deps.kind = Some(if tok == b"-MD" {
+                        DepKind::All
+                    } else {
+                        DepKind::User
+                    });
                     self.deps.file = Some(file.to_vec());
                     self.deps.via_wp = true;
                 }
@@ -401,7 +406,8 @@ impl Parser {
             }
         }
         if !kept.is_empty() {
-            self.key_args.push([&b"-Wp,"[..], &kept.join(&b","[..])].concat());
+            self.key_args
+                .push([&b"-Wp,"[..], &kept.join(&b","[..])].concat());
         }
         Ok(())
     }
@@ -582,7 +588,11 @@ mod tests {
         assert_eq!(i.search.angle, vec![b"inc".to_vec(), b"other".to_vec()]);
         // -o is not part of the key, everything else is.
         assert!(!i.key_args.iter().any(|a| a == b"out/a.o" || a == b"-o"));
-        assert!(i.key_args.windows(2).any(|w| w[0] == b"-D" && w[1] == b"X=1"));
+        assert!(
+            i.key_args
+                .windows(2)
+                .any(|w| w[0] == b"-D" && w[1] == b"X=1")
+        );
     }
 
     #[test]
@@ -602,14 +612,38 @@ mod tests {
         assert_eq!(reason("-c a.c x.o"), NonCacheable::LinkerInput);
         assert_eq!(reason("-c a.unknown"), NonCacheable::UnknownLanguage);
         assert_eq!(reason("-c"), NonCacheable::NoSource);
-        assert!(matches!(reason("-c a.c -fplugin=x.so"), NonCacheable::UnsupportedOption(_)));
-        assert!(matches!(reason("-c a.c -fprofile-use=x"), NonCacheable::UnsupportedOption(_)));
-        assert!(matches!(reason("-c a.c --frobnicate"), NonCacheable::UnsupportedOption(_)));
-        assert!(matches!(reason("-c a.c -Wa,-adhln=a.lst"), NonCacheable::UnsupportedOption(_)));
-        assert!(matches!(reason("-c a.c -Wp,-frob"), NonCacheable::UnsupportedOption(_)));
-        assert!(matches!(reason("-c a.c -B/x"), NonCacheable::UnsupportedOption(_)));
-        assert!(matches!(reason("-c a.c -MG"), NonCacheable::UnsupportedOption(_)));
-        assert!(matches!(reason("-c a.c -o"), NonCacheable::UnsupportedOption(_)));
+        assert!(matches!(
+            reason("-c a.c -fplugin=x.so"),
+            NonCacheable::UnsupportedOption(_)
+        ));
+        assert!(matches!(
+            reason("-c a.c -fprofile-use=x"),
+            NonCacheable::UnsupportedOption(_)
+        ));
+        assert!(matches!(
+            reason("-c a.c --frobnicate"),
+            NonCacheable::UnsupportedOption(_)
+        ));
+        assert!(matches!(
+            reason("-c a.c -Wa,-adhln=a.lst"),
+            NonCacheable::UnsupportedOption(_)
+        ));
+        assert!(matches!(
+            reason("-c a.c -Wp,-frob"),
+            NonCacheable::UnsupportedOption(_)
+        ));
+        assert!(matches!(
+            reason("-c a.c -B/x"),
+            NonCacheable::UnsupportedOption(_)
+        ));
+        assert!(matches!(
+            reason("-c a.c -MG"),
+            NonCacheable::UnsupportedOption(_)
+        ));
+        assert!(matches!(
+            reason("-c a.c -o"),
+            NonCacheable::UnsupportedOption(_)
+        ));
         assert_eq!(reason("-c a.c -fsyntax-only"), NonCacheable::NoObjectOutput);
     }
 
@@ -624,7 +658,9 @@ mod tests {
 
     #[test]
     fn search_options() {
-        let i = inv("-c a.c -iquote q -isystem s -isystemS2 -idirafter late -include pre.h -imacros m.h --sysroot=/sr -I. -nostdinc");
+        let i = inv(
+            "-c a.c -iquote q -isystem s -isystemS2 -idirafter late -include pre.h -imacros m.h --sysroot=/sr -I. -nostdinc",
+        );
         assert_eq!(i.search.quote, vec![b"q".to_vec()]);
         assert_eq!(i.search.system, vec![b"s".to_vec(), b"S2".to_vec()]);
         assert_eq!(i.search.after, vec![b"late".to_vec()]);
@@ -632,7 +668,11 @@ mod tests {
         assert_eq!(i.search.forced, vec![b"pre.h".to_vec(), b"m.h".to_vec()]);
         assert_eq!(
             i.search.system_affecting,
-            vec![b"--sysroot".to_vec(), b"/sr".to_vec(), b"-nostdinc".to_vec()]
+            vec![
+                b"--sysroot".to_vec(),
+                b"/sr".to_vec(),
+                b"-nostdinc".to_vec()
+            ]
         );
     }
 
@@ -644,14 +684,21 @@ mod tests {
         assert_eq!(i.deps.targets.len(), 2);
         assert!(i.deps.targets[1].quoted);
         assert!(i.deps.phony);
-        assert!(!i.key_args.iter().any(|a| a.starts_with(b"-M") || a == b"x.d" || a == b"t1"));
+        assert!(
+            !i.key_args
+                .iter()
+                .any(|a| a.starts_with(b"-M") || a == b"x.d" || a == b"t1")
+        );
 
         let i = inv("-c a.c -Wp,-MMD,dir/.a.o.d,-DFOO");
         assert_eq!(i.deps.kind, Some(DepKind::User));
         assert_eq!(i.deps.file.as_deref(), Some(&b"dir/.a.o.d"[..]));
         assert!(i.deps.via_wp);
         assert!(i.key_args.iter().any(|a| a == b"-Wp,-DFOO"));
-        assert_eq!(inv("-c a.c -MFx.d -MMD").deps.file.as_deref(), Some(&b"x.d"[..]));
+        assert_eq!(
+            inv("-c a.c -MFx.d -MMD").deps.file.as_deref(),
+            Some(&b"x.d"[..])
+        );
     }
 
     #[test]
@@ -674,19 +721,26 @@ mod tests {
     #[test]
     fn glued_values_do_not_swallow_flags() {
         // `-emit-llvm` is not `-e mit-llvm`; `-static` is not `-s tatic`.
-        let i = inv("-c a.c -emit-llvm -static -Xclang -fno-pch-timestamp -target x86_64-linux-gnu");
+        let i =
+            inv("-c a.c -emit-llvm -static -Xclang -fno-pch-timestamp -target x86_64-linux-gnu");
         assert!(i.key_args.iter().any(|a| a == b"-emit-llvm"));
         assert_eq!(
             i.search.system_affecting,
             vec![b"-target".to_vec(), b"x86_64-linux-gnu".to_vec()]
         );
-        assert!(matches!(reason("-c a.c -Xclang -load -Xclang x.so"), NonCacheable::UnsupportedOption(_)));
+        assert!(matches!(
+            reason("-c a.c -Xclang -load -Xclang x.so"),
+            NonCacheable::UnsupportedOption(_)
+        ));
     }
 
     #[test]
     fn m_flags_affect_system_dirs() {
         let i = inv("-c a.c -m32 -march=native");
-        assert_eq!(i.search.system_affecting, vec![b"-m32".to_vec(), b"-march=native".to_vec()]);
+        assert_eq!(
+            i.search.system_affecting,
+            vec![b"-m32".to_vec(), b"-march=native".to_vec()]
+        );
     }
 }
 
@@ -706,7 +760,13 @@ pub fn dependency_pass_args<A: AsRef<[u8]>>(args: &[A], depfile: &[u8]) -> Vec<V
                 i += 1;
                 continue;
             }
-            _ if a.starts_with(b"-o") || a.starts_with(b"-MF") || a.starts_with(b"-MT") || a.starts_with(b"-MQ") => continue,
+            _ if a.starts_with(b"-o")
+                || a.starts_with(b"-MF")
+                || a.starts_with(b"-MT")
+                || a.starts_with(b"-MQ") =>
+            {
+                continue;
+            }
             _ if a.starts_with(b"-Wp,") => {
                 let mut kept: Vec<&[u8]> = Vec::new();
                 let mut toks = a[4..].split(|b| *b == b',');
@@ -737,9 +797,25 @@ mod dependency_pass_tests {
 
     #[test]
     fn strips_outputs_and_dep_options() {
-        let args = ["-c", "a.c", "-o", "a.o", "-MMD", "-MF", "a.d", "-MT", "t", "-Wp,-MD,x.d,-DQ", "-Iinc", "-oother"];
+        let args = [
+            "-c",
+            "a.c",
+            "-o",
+            "a.o",
+            "-MMD",
+            "-MF",
+            "a.d",
+            "-MT",
+            "t",
+            "-Wp,-MD,x.d,-DQ",
+            "-Iinc",
+            "-oother",
+        ];
         let got = dependency_pass_args(&args, b"/tmp/p.d");
-        let got: Vec<String> = got.into_iter().map(|v| String::from_utf8(v).unwrap()).collect();
+        let got: Vec<String> = got
+            .into_iter()
+            .map(|v| String::from_utf8(v).unwrap())
+            .collect();
         assert_eq!(got, ["a.c", "-Wp,-DQ", "-Iinc", "-M", "-MF", "/tmp/p.d"]);
     }
 }

@@ -32,7 +32,11 @@ pub fn parse(bytes: &[u8]) -> Result<Depfile, DepfileError> {
     let mut tok: Vec<u8> = Vec::new();
     let mut raw: Vec<u8> = Vec::new();
     let mut i = 0;
-    let flush = |tok: &mut Vec<u8>, raw: &mut Vec<u8>, in_deps: bool, t: &mut Vec<Vec<u8>>, d: &mut Vec<Vec<u8>>| {
+    let flush = |tok: &mut Vec<u8>,
+                 raw: &mut Vec<u8>,
+                 in_deps: bool,
+                 t: &mut Vec<Vec<u8>>,
+                 d: &mut Vec<Vec<u8>>| {
         if !raw.is_empty() {
             if in_deps {
                 d.push(std::mem::take(tok));
@@ -166,7 +170,13 @@ pub fn targets_for(family: Family, inv: &Invocation) -> Vec<Vec<u8>> {
         };
         return vec![quote(&default)];
     }
-    let written = |t: &DepTarget| if t.quoted { quote(&t.name) } else { t.name.clone() };
+    let written = |t: &DepTarget| {
+        if t.quoted {
+            quote(&t.name)
+        } else {
+            t.name.clone()
+        }
+    };
     match family {
         Family::Clang => explicit.iter().map(written).collect(),
         Family::Gcc => {
@@ -279,7 +289,10 @@ mod tests {
     #[test]
     fn parses_escapes_and_continuations() {
         let d = parse(b"out\\ dir/a.o tq$$x: a.c /usr/include/stdio.h \\\n inc/my\\ h.h \\\n x\\#y.h c$$d.h\nphony.h:\n").unwrap();
-        assert_eq!(d.targets, vec![b"out\\ dir/a.o".to_vec(), b"tq$$x".to_vec()]);
+        assert_eq!(
+            d.targets,
+            vec![b"out\\ dir/a.o".to_vec(), b"tq$$x".to_vec()]
+        );
         assert_eq!(
             d.deps,
             vec![
@@ -301,14 +314,21 @@ mod tests {
         assert_eq!(quote(b"$x#"), b"$$x\\#");
         for name in [&b"a\\ b"[..], b"tab\there", b"x\\\\y", b"#\\#", b"q$ $"] {
             let d = parse(&[b"t: ", &quote(name)[..], b"\n"].concat()).unwrap();
-            assert_eq!(d.deps, vec![name.to_vec()], "{}", String::from_utf8_lossy(name));
+            assert_eq!(
+                d.deps,
+                vec![name.to_vec()],
+                "{}",
+                String::from_utf8_lossy(name)
+            );
         }
     }
 
     #[test]
     fn render_roundtrips_long_lists() {
         let deps: Vec<Vec<u8>> = (0..40)
-            .map(|i| format!("/usr/include/some/dir{i}/header_{}.h", "x".repeat(i % 7)).into_bytes())
+            .map(|i| {
+                format!("/usr/include/some/dir{i}/header_{}.h", "x".repeat(i % 7)).into_bytes()
+            })
             .collect();
         for fam in [Family::Gcc, Family::Clang] {
             for phony in [false, true] {
@@ -323,9 +343,15 @@ mod tests {
 
     #[test]
     fn gcc_orders_verbatim_targets_first() {
-        let mut inv = crate::args::parse(&["-c", "a.c", "-MD", "-MQ", "q1", "-MQ", "q2", "-MT", "t"]);
-        let crate::Parsed::Cacheable(i) = &mut inv else { panic!() };
-        assert_eq!(targets_for(Family::Gcc, i), vec![b"t".to_vec(), b"q2".to_vec(), b"q1".to_vec()]);
+        let mut inv =
+            crate::args::parse(&["-c", "a.c", "-MD", "-MQ", "q1", "-MQ", "q2", "-MT", "t"]);
+        let crate::Parsed::Cacheable(i) = &mut inv else {
+            panic!()
+        };
+        assert_eq!(
+            targets_for(Family::Gcc, i),
+            vec![b"t".to_vec(), b"q2".to_vec(), b"q1".to_vec()]
+        );
         assert_eq!(
             targets_for(Family::Clang, i),
             vec![b"q1".to_vec(), b"q2".to_vec(), b"t".to_vec()]

@@ -26,8 +26,7 @@ impl Family {
     /// True when `file_name` looks like any C/C++ driver ccd may cache,
     /// including the generic `cc`/`c++` names whose family needs a probe.
     pub fn is_known_driver_name(file_name: &[u8]) -> bool {
-        Family::from_name(file_name).is_some()
-            || matches!(file_name, b"cc" | b"c++" | b"CC")
+        Family::from_name(file_name).is_some() || matches!(file_name, b"cc" | b"c++" | b"CC")
     }
 
     /// Decides the family from `-E -dM` output of an empty translation unit.
@@ -56,7 +55,10 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(Family::from_name(b"x86_64-linux-gnu-gcc-12"), Some(Family::Gcc));
+        assert_eq!(
+            Family::from_name(b"x86_64-linux-gnu-gcc-12"),
+            Some(Family::Gcc)
+        );
         assert_eq!(Family::from_name(b"g++"), Some(Family::Gcc));
         assert_eq!(Family::from_name(b"clang++-14"), Some(Family::Clang));
         assert_eq!(Family::from_name(b"cc"), None);
@@ -68,7 +70,10 @@ mod tests {
     fn macros() {
         let clang = b"#define __GNUC__ 4\n#define __clang__ 1\n";
         assert_eq!(Family::from_predefined_macros(clang), Some(Family::Clang));
-        assert_eq!(Family::from_predefined_macros(b"#define __GNUC__ 12\n"), Some(Family::Gcc));
+        assert_eq!(
+            Family::from_predefined_macros(b"#define __GNUC__ 12\n"),
+            Some(Family::Gcc)
+        );
         assert_eq!(Family::from_predefined_macros(b""), None);
     }
 }

@@ -257,7 +257,10 @@ mod tests {
         assert_eq!(i.user_depfile_path().unwrap(), b"out.dir/y.obj.d");
         assert_eq!(
             i.side_output_paths(),
-            vec![("dwo", b"out.dir/y.obj.dwo".to_vec()), ("su", b"out.dir/y.obj.su".to_vec())]
+            vec![
+                ("dwo", b"out.dir/y.obj.dwo".to_vec()),
+                ("su", b"out.dir/y.obj.su".to_vec())
+            ]
         );
         let i = inv("a.c", Some("dir.x/noext"));
         assert_eq!(i.user_depfile_path().unwrap(), b"dir.x/noext.d");

@@ -19,6 +19,11 @@ pub enum Language {
     CxxHeader,
 }
 
+/// `-x` named a language ccd does not cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unknown language")]
+pub struct UnknownLanguage;
+
 impl Language {
     pub fn from_extension(path: &[u8]) -> Option<Language> {
         let name = path.rsplit(|b| *b == b'/').next().unwrap_or(path);
@@ -39,7 +44,7 @@ impl Language {
     }
 
     /// The language named by `-x NAME`; `Ok(None)` for `-x none`.
-    pub fn from_x_option(name: &[u8]) -> Result<Option<Language>, ()> {
+    pub fn from_x_option(name: &[u8]) -> Result<Option<Language>, UnknownLanguage> {
         Ok(Some(match name {
             b"none" => return Ok(None),
             b"c" => Language::C,
@@ -52,7 +57,7 @@ impl Language {
             b"assembler-with-cpp" => Language::AsmCpp,
             b"c-header" => Language::CHeader,
             b"c++-header" => Language::CxxHeader,
-            _ => return Err(()),
+            _ => return Err(UnknownLanguage),
         }))
     }
 
@@ -84,7 +89,10 @@ mod tests {
     fn extensions() {
         assert_eq!(Language::from_extension(b"src/a.c"), Some(Language::C));
         assert_eq!(Language::from_extension(b"a.C"), Some(Language::Cxx));
-        assert_eq!(Language::from_extension(b"dir.d/a.cpp"), Some(Language::Cxx));
+        assert_eq!(
+            Language::from_extension(b"dir.d/a.cpp"),
+            Some(Language::Cxx)
+        );
         assert_eq!(Language::from_extension(b"a.S"), Some(Language::AsmCpp));
         assert_eq!(Language::from_extension(b"a.o"), None);
         assert_eq!(Language::from_extension(b"dir.c/a"), None);

@@ -163,7 +163,13 @@ mod tests {
     fn names(r: &ScanResult) -> Vec<(bool, bool, String)> {
         r.lookups
             .iter()
-            .map(|l| (l.quoted, l.next, String::from_utf8_lossy(&l.name).into_owned()))
+            .map(|l| {
+                (
+                    l.quoted,
+                    l.next,
+                    String::from_utf8_lossy(&l.name).into_owned(),
+                )
+            })
             .collect()
     }
 
@@ -190,7 +196,10 @@ mod tests {
         let r = scan(b"#if __has_include(<tbb/tbb.h>)\n#endif\n#ifdef __has_include\n#if __has_include_next (\"x.h\")\n#endif\n");
         assert_eq!(
             names(&r),
-            vec![(false, false, "tbb/tbb.h".into()), (true, true, "x.h".into())]
+            vec![
+                (false, false, "tbb/tbb.h".into()),
+                (true, true, "x.h".into())
+            ]
         );
         assert!(!r.computed_lookup);
         assert!(scan(b"#include FT_FREETYPE_H\n").computed_lookup);
@@ -203,6 +212,9 @@ mod tests {
         assert!(r.uses_time && r.uses_date && !r.uses_timestamp);
         assert!(scan(b"asm(\".incbin \\\"x\\\"\");").embeds_files);
         assert!(scan(b"#embed \"data.bin\"\n").embeds_files);
-        assert_eq!(scan(b"int main(void) { return 0; }\n"), ScanResult::default());
+        assert_eq!(
+            scan(b"int main(void) { return 0; }\n"),
+            ScanResult::default()
+        );
     }
 }

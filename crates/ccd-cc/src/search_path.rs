@@ -45,7 +45,13 @@ impl SearchChain {
         let split = |v: Option<&[u8]>| -> Vec<Vec<u8>> {
             v.map(|v| {
                 v.split(|b| *b == b':')
-                    .map(|d| if d.is_empty() { b".".to_vec() } else { d.to_vec() })
+                    .map(|d| {
+                        if d.is_empty() {
+                            b".".to_vec()
+                        } else {
+                            d.to_vec()
+                        }
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -141,15 +147,45 @@ mod tests {
             after: vec![b"late".to_vec()],
             ..Default::default()
         };
-        let chain = SearchChain::new(&opts, Some(b"cp1::cp2"), Some(b"lp"), &[b"/usr/include".to_vec()]);
-        let s = |v: Vec<Vec<u8>>| v.into_iter().map(|p| String::from_utf8(p).unwrap()).collect::<Vec<_>>();
+        let chain = SearchChain::new(
+            &opts,
+            Some(b"cp1::cp2"),
+            Some(b"lp"),
+            &[b"/usr/include".to_vec()],
+        );
+        let s = |v: Vec<Vec<u8>>| {
+            v.into_iter()
+                .map(|p| String::from_utf8(p).unwrap())
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
             s(chain.candidates(b"src/a.c", &lookup(true, "x.h"))),
-            ["src/x.h", "q/x.h", "i1/x.h", "i2/x.h", "cp1/x.h", "./x.h", "cp2/x.h", "s/x.h", "lp/x.h", "/usr/include/x.h", "late/x.h"]
+            [
+                "src/x.h",
+                "q/x.h",
+                "i1/x.h",
+                "i2/x.h",
+                "cp1/x.h",
+                "./x.h",
+                "cp2/x.h",
+                "s/x.h",
+                "lp/x.h",
+                "/usr/include/x.h",
+                "late/x.h"
+            ]
         );
-        assert_eq!(s(chain.candidates(b"a.c", &lookup(false, "sys/y.h")))[0], "i1/sys/y.h");
+        assert_eq!(
+            s(chain.candidates(b"a.c", &lookup(false, "sys/y.h")))[0],
+            "i1/sys/y.h"
+        );
         assert_eq!(s(chain.candidates(b"a.c", &lookup(true, "y.h")))[0], "y.h");
-        assert_eq!(s(chain.candidates(b"/abs/a.c", &lookup(true, "/abs/y.h"))), ["/abs/y.h"]);
-        assert_eq!(s(chain.forced_candidates(b"pre.h"))[..2], ["pre.h", "q/pre.h"]);
+        assert_eq!(
+            s(chain.candidates(b"/abs/a.c", &lookup(true, "/abs/y.h"))),
+            ["/abs/y.h"]
+        );
+        assert_eq!(
+            s(chain.forced_candidates(b"pre.h"))[..2],
+            ["pre.h", "q/pre.h"]
+        );
     }
 }

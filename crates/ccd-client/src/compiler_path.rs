@@ -21,7 +21,10 @@ pub fn find_in_path(name: &OsStr) -> Option<PathBuf> {
         if !m.is_file() || m.permissions().mode() & 0o111 == 0 {
             return None;
         }
-        if me.as_ref().is_some_and(|me| me.dev() == m.dev() && me.ino() == m.ino()) {
+        if me
+            .as_ref()
+            .is_some_and(|me| me.dev() == m.dev() && me.ino() == m.ino())
+        {
             return None;
         }
         Some(std::path::absolute(&cand).unwrap_or(cand))

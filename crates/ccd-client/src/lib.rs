@@ -22,7 +22,10 @@ pub use compiler_path::{find_in_path, is_self};
 /// How the wrapper was invoked.
 pub enum Invocation {
     /// `ccd <compiler> args...`
-    Explicit { compiler: OsString, args: Vec<OsString> },
+    Explicit {
+        compiler: OsString,
+        args: Vec<OsString>,
+    },
     /// A symlink named like a compiler (`gcc -> ccd`): `argv[0]` names it.
     Masquerade { name: OsString, args: Vec<OsString> },
 }

@@ -138,7 +138,12 @@ fn peer_uid(stream: &UnixStream) -> Option<u32> {
 }
 
 fn init_logging(cache_dir: &Path, config: &DaemonConfig) {
-    let level = match config.log.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let level = match config
+        .log
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("trace") => tracing::Level::TRACE,
         Some("debug") => tracing::Level::DEBUG,
         Some("info") => tracing::Level::INFO,
@@ -157,4 +162,3 @@ fn init_logging(cache_dir: &Path, config: &DaemonConfig) {
             .try_init();
     }
 }
-

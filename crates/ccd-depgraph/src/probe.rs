@@ -141,7 +141,10 @@ mod tests {
         std::fs::create_dir(&inc).unwrap();
         let mut set = ProbeSet::new();
         assert_eq!(set.observe(&b(&inc.join("x.h"))), Some(Expect::Absent));
-        assert_eq!(set.observe(&b(&t.path().join("later/x.h"))), Some(Expect::Absent));
+        assert_eq!(
+            set.observe(&b(&t.path().join("later/x.h"))),
+            Some(Expect::Absent)
+        );
         assert_eq!(set.observe(&b(&inc)), Some(Expect::Dir));
         let probes = set.finish(ccd_filestate::now_ns());
         assert!(probes.iter().all(DirProbe::holds));

@@ -107,8 +107,14 @@ mod tests {
         probes.observe(t.path().join("earlier/h.h").as_os_str().as_bytes());
         let entry = ManifestEntry {
             inputs: vec![
-                Input { path: b"/src.c".to_vec(), digest: src },
-                Input { path: hb.clone(), digest: files.digest(&h).unwrap().digest },
+                Input {
+                    path: b"/src.c".to_vec(),
+                    digest: src,
+                },
+                Input {
+                    path: hb.clone(),
+                    digest: files.digest(&h).unwrap().digest,
+                },
             ],
             probes: probes.finish(ccd_filestate::now_ns()),
             date: Some("d1".into()),
@@ -118,8 +124,17 @@ mod tests {
         let mut m = Manifest::default();
         assert_eq!(verify(&m, src, &files, NOW), Verdict::Cold);
         m.insert(entry);
-        assert_eq!(verify(&m, src, &files, NOW), Verdict::Hit { index: 0, result: Digest([9; 32]) });
-        assert_eq!(verify(&m, Digest([2; 32]), &files, NOW), Verdict::SourceChanged);
+        assert_eq!(
+            verify(&m, src, &files, NOW),
+            Verdict::Hit {
+                index: 0,
+                result: Digest([9; 32])
+            }
+        );
+        assert_eq!(
+            verify(&m, Digest([2; 32]), &files, NOW),
+            Verdict::SourceChanged
+        );
         let tomorrow = Conditions { date: "d2", ..NOW };
         assert_eq!(verify(&m, src, &files, tomorrow), Verdict::HeadersChanged);
 

@@ -65,7 +65,10 @@ impl FileState {
         let mut file = std::fs::File::open(path)?;
         let stamp = Stamp::from_metadata(&file.metadata()?);
         if !stamp.is_file() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
         }
         let mut bytes = Vec::with_capacity(stamp.size as usize);
         file.read_to_end(&mut bytes)?;
@@ -82,7 +85,13 @@ impl FileState {
                 },
             );
         }
-        Ok((bytes, Hashed { digest, stamp: after }))
+        Ok((
+            bytes,
+            Hashed {
+                digest,
+                stamp: after,
+            },
+        ))
     }
 
     /// Forgets everything (used by `ccd clear` and when the watcher loses
@@ -132,7 +141,12 @@ mod tests {
         let p = dir.path().join("old.h");
         fs::write(&p, b"x").unwrap();
         let old = std::time::SystemTime::now() - std::time::Duration::from_secs(10);
-        fs::File::options().write(true).open(&p).unwrap().set_modified(old).unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
         let st = FileState::new();
         st.digest(&p).unwrap();
         // The ctime was just updated by set_modified, so the entry is racy:
@@ -145,7 +159,11 @@ mod tests {
             ..e
         };
         st.lock().insert(p.clone(), poisoned);
-        assert_eq!(st.digest(&p).unwrap().digest, Digest([7; 32]), "cache was not used");
+        assert_eq!(
+            st.digest(&p).unwrap().digest,
+            Digest([7; 32]),
+            "cache was not used"
+        );
         assert!(st.digest(&dir.path().join("missing.h")).is_err());
     }
 }

@@ -67,9 +67,18 @@ mod tests {
         write_frame(&mut buf, &Request::Status).unwrap();
         write_frame(&mut buf, &Response::Ok).unwrap();
         let mut r = &buf[..];
-        assert!(matches!(read_frame::<_, Request>(&mut r).unwrap(), Request::Status));
-        assert!(matches!(read_frame::<_, Response>(&mut r).unwrap(), Response::Ok));
-        assert!(matches!(read_frame::<_, Request>(&mut r), Err(FrameError::Closed)));
+        assert!(matches!(
+            read_frame::<_, Request>(&mut r).unwrap(),
+            Request::Status
+        ));
+        assert!(matches!(
+            read_frame::<_, Response>(&mut r).unwrap(),
+            Response::Ok
+        ));
+        assert!(matches!(
+            read_frame::<_, Request>(&mut r),
+            Err(FrameError::Closed)
+        ));
 
         let huge = (MAX_FRAME_LEN + 1).to_le_bytes();
         assert!(matches!(

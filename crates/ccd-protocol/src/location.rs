@@ -114,11 +114,18 @@ mod tests {
 
     #[test]
     fn defaults_follow_xdg_then_home() {
-        let l = Location::resolve(None, None, Some("/home/u".into()), Some("/run/user/7".into()), 7)
-            .unwrap();
+        let l = Location::resolve(
+            None,
+            None,
+            Some("/home/u".into()),
+            Some("/run/user/7".into()),
+            7,
+        )
+        .unwrap();
         assert_eq!(l.cache_dir, PathBuf::from("/home/u/.cache/ccd"));
         assert_eq!(l.socket_dir, PathBuf::from("/run/user/7/ccd"));
-        let l = Location::resolve(None, Some("/x".into()), Some("/home/u".into()), None, 7).unwrap();
+        let l =
+            Location::resolve(None, Some("/x".into()), Some("/home/u".into()), None, 7).unwrap();
         assert_eq!(l.cache_dir, PathBuf::from("/x/ccd"));
         assert!(Location::resolve(None, None, None, None, 7).is_err());
     }

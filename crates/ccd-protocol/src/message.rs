@@ -63,14 +63,18 @@ pub enum Response {
     Hit(CompileOutput),
     /// Run the compiler with the user's arguments followed by `extra_args`,
     /// capture its output, and report it with `Request::CompileFinished`.
-    Run { extra_args: Vec<ByteBuf> },
+    Run {
+        extra_args: Vec<ByteBuf>,
+    },
     /// Run the compiler unchanged; ccd does not cache this invocation.
     Passthrough,
     /// Acknowledges `CompileFinished`.
     Stored,
     Status(Box<StatusReport>),
     Ok,
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -42,7 +42,9 @@ pub fn deliver(blob: &Path, dest: &Path, mode: u32) -> Result<Delivery, DeliverE
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let name = dest.file_name().ok_or_else(|| err(io::ErrorKind::InvalidInput.into()))?;
+    let name = dest
+        .file_name()
+        .ok_or_else(|| err(io::ErrorKind::InvalidInput.into()))?;
     let tmp = dir.join(format!(
         ".{}.ccd-{}-{}",
         name.to_string_lossy(),

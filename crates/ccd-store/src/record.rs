@@ -49,14 +49,23 @@ mod tests {
         let rec = encode_record(3, &("hello".to_string(), 42u32)).unwrap();
         let ok: (String, u32) = decode_record(3, &rec).unwrap();
         assert_eq!(ok, ("hello".into(), 42));
-        assert!(matches!(decode_record::<(String, u32)>(4, &rec), Err(RecordError::Kind)));
+        assert!(matches!(
+            decode_record::<(String, u32)>(4, &rec),
+            Err(RecordError::Kind)
+        ));
         for i in 0..rec.len() {
             let mut bad = rec.clone();
             bad[i] ^= 0x40;
-            assert!(decode_record::<(String, u32)>(3, &bad).is_err(), "flip at {i}");
+            assert!(
+                decode_record::<(String, u32)>(3, &bad).is_err(),
+                "flip at {i}"
+            );
         }
         for n in 0..rec.len() {
-            assert!(decode_record::<(String, u32)>(3, &rec[..n]).is_err(), "cut at {n}");
+            assert!(
+                decode_record::<(String, u32)>(3, &rec[..n]).is_err(),
+                "cut at {n}"
+            );
         }
     }
 }

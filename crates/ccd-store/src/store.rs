@@ -171,10 +171,11 @@ impl Store {
         for (i, d) in self.layout.data_dirs().iter().enumerate() {
             // Rename first so a concurrent reader never sees a half-deleted
             // tree, then delete at leisure.
-            let trash = self
-                .layout
-                .tmp()
-                .join(format!("trash-{}-{}-{i}", std::process::id(), ccd_filestate::now_ns()));
+            let trash = self.layout.tmp().join(format!(
+                "trash-{}-{}-{i}",
+                std::process::id(),
+                ccd_filestate::now_ns()
+            ));
             if fs::rename(d, &trash).is_ok() {
                 let _ = fs::remove_dir_all(&trash);
             }
@@ -232,8 +233,7 @@ impl Store {
             .tempfile_in(&tmp_dir)
             .map_err(io_err(&tmp_dir))?;
         tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))
-            .map_err(io_err(dest))?;
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode)).map_err(io_err(dest))?;
         let parent = dest.parent().unwrap_or(dest);
         if !parent.is_dir() {
             fs::DirBuilder::new()
@@ -247,7 +247,8 @@ impl Store {
         // instead of writing through it.
         tmp.persist(dest).map_err(|e| io_err(dest)(e.error))?;
         let mut usage = self.lock_usage();
-        usage.size_bytes = (usage.size_bytes + bytes.len() as u64).saturating_sub(old_len.unwrap_or(0));
+        usage.size_bytes =
+            (usage.size_bytes + bytes.len() as u64).saturating_sub(old_len.unwrap_or(0));
         if counts_as_entry && old_len.is_none() {
             usage.entries += 1;
         }

@@ -42,8 +42,18 @@ enum Command {
 }
 
 const WORDS: &[&str] = &[
-    "start", "stop", "status", "clear", "zero-stats", "zero", "daemon", "help", "--help", "-h",
-    "--version", "-V",
+    "start",
+    "stop",
+    "status",
+    "clear",
+    "zero-stats",
+    "zero",
+    "daemon",
+    "help",
+    "--help",
+    "-h",
+    "--version",
+    "-V",
 ];
 
 pub fn is_admin_word(arg: &OsString) -> bool {
@@ -154,10 +164,22 @@ fn status_text(s: &StatusReport) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     let total = s.hits + s.misses;
-    let rate = if total > 0 { 100.0 * s.hits as f64 / total as f64 } else { 0.0 };
+    let rate = if total > 0 {
+        100.0 * s.hits as f64 / total as f64
+    } else {
+        0.0
+    };
     let _ = writeln!(o, "cache directory       {}", s.cache_dir);
-    let _ = writeln!(o, "daemon                pid {}, up {} s", s.pid, s.uptime_secs);
-    let _ = writeln!(o, "hits                  {} ({rate:.1}% of cacheable)", s.hits);
+    let _ = writeln!(
+        o,
+        "daemon                pid {}, up {} s",
+        s.pid, s.uptime_secs
+    );
+    let _ = writeln!(
+        o,
+        "hits                  {} ({rate:.1}% of cacheable)",
+        s.hits
+    );
     let _ = writeln!(o, "misses                {}", s.misses);
     let _ = writeln!(o, "non-cacheable         {}", s.non_cacheable);
     for (reason, n) in &s.non_cacheable_reasons {
@@ -171,7 +193,11 @@ fn status_text(s: &StatusReport) -> String {
             let _ = writeln!(o, "  {reason:<30} {n}");
         }
     }
-    let _ = writeln!(o, "time saved            {:.1} s", s.time_saved_ms as f64 / 1000.0);
+    let _ = writeln!(
+        o,
+        "time saved            {:.1} s",
+        s.time_saved_ms as f64 / 1000.0
+    );
     let _ = writeln!(o, "entries               {}", s.entries);
     let _ = writeln!(o, "size                  {}", human_size(s.size_bytes));
     o
@@ -185,5 +211,9 @@ fn human_size(b: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }

@@ -28,10 +28,19 @@ pub enum HitError {
     Depfile(std::io::Error),
 }
 
-pub fn serve(d: &Daemon, ctx: &Context, req: &Req, key: &Digest) -> Result<(CompileOutput, u64), HitError> {
+pub fn serve(
+    d: &Daemon,
+    ctx: &Context,
+    req: &Req,
+    key: &Digest,
+) -> Result<(CompileOutput, u64), HitError> {
     let r: StoredResult = d.store.get_result(key).ok_or(HitError::Missing)?;
     // Check everything before writing anything: never a partial delivery.
-    if !r.outputs.iter().all(|o| d.store.blob_is_intact(&o.blob, &d.files)) {
+    if !r
+        .outputs
+        .iter()
+        .all(|o| d.store.blob_is_intact(&o.blob, &d.files))
+    {
         return Err(HitError::Damaged);
     }
     let depfile_bytes = match (&r.depfile, &ctx.user_depfile) {
@@ -86,7 +95,9 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new().prefix(".ccd-dep").tempfile_in(dir)?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".ccd-dep")
+        .tempfile_in(dir)?;
     std::io::Write::write_all(&mut tmp, bytes)?;
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))?;
     tmp.persist(path).map_err(|e| e.error)?;

@@ -22,9 +22,12 @@ pub struct Compiler {
     pub digest: Digest,
 }
 
+/// The files a compiler's identity was computed from, with their stamps.
+type Stamps = Vec<(PathBuf, Stamp)>;
+
 #[derive(Default)]
 pub struct CompilerCache {
-    map: Mutex<HashMap<PathBuf, (Vec<(PathBuf, Stamp)>, Arc<Compiler>)>>,
+    map: Mutex<HashMap<PathBuf, (Stamps, Arc<Compiler>)>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +51,7 @@ pub fn identify(d: &Daemon, req: &Req) -> Result<Arc<Compiler>, IdentifyError> {
     Ok(compiler)
 }
 
-fn probe(req: &Req, path: &Path) -> Result<(Vec<(PathBuf, Stamp)>, Compiler), IdentifyError> {
+fn probe(req: &Req, path: &Path) -> Result<(Stamps, Compiler), IdentifyError> {
     let unreadable = |e| IdentifyError::Unreadable(path.to_path_buf(), e);
     let before = stat(path).map_err(unreadable)?;
     let macros = run_stdout(req, path, &["-E", "-dM", "-x", "c", "/dev/null"])
@@ -66,7 +69,9 @@ fn probe(req: &Req, path: &Path) -> Result<(Vec<(PathBuf, Stamp)>, Compiler), Id
         // The driver runs these; an upgrade of one without the other must
         // still change the identity.
         for prog in ["-print-prog-name=cc1", "-print-prog-name=cc1plus"] {
-            let Some(out) = run_stdout(req, path, &[prog]) else { continue };
+            let Some(out) = run_stdout(req, path, &[prog]) else {
+                continue;
+            };
             let p = PathBuf::from(String::from_utf8_lossy(out.trim_ascii()).into_owned());
             if !p.is_absolute() {
                 continue;
@@ -80,7 +85,13 @@ fn probe(req: &Req, path: &Path) -> Result<(Vec<(PathBuf, Stamp)>, Compiler), Id
     // The driver changed while we read it: do not cache the identity.
     if stat(path).ok() != Some(before) {
         stamps.clear();
-        stamps.push((path.to_path_buf(), Stamp { ino: u64::MAX, ..before }));
+        stamps.push((
+            path.to_path_buf(),
+            Stamp {
+                ino: u64::MAX,
+                ..before
+            },
+        ));
     }
     let compiler = Compiler {
         path: path.to_path_buf(),

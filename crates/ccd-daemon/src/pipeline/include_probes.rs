@@ -15,7 +15,12 @@ pub struct ScannedInput<'a> {
     pub scan: &'a ScanResult,
 }
 
-pub fn record(req: &Req, chain: &SearchChain, forced: &[Vec<u8>], inputs: &[ScannedInput<'_>]) -> ProbeSet {
+pub fn record(
+    req: &Req,
+    chain: &SearchChain,
+    forced: &[Vec<u8>],
+    inputs: &[ScannedInput<'_>],
+) -> ProbeSet {
     let mut set = ProbeSet::new();
     let abs = |p: &[u8]| req.abs(p).as_os_str().as_bytes().to_vec();
     let walk = |set: &mut ProbeSet, candidates: Vec<Vec<u8>>, exhaustive: bool| {
@@ -32,7 +37,11 @@ pub fn record(req: &Req, chain: &SearchChain, forced: &[Vec<u8>], inputs: &[Scan
     }
     for input in inputs {
         for lookup in &input.scan.lookups {
-            walk(&mut set, chain.candidates(input.spelled, lookup), lookup.next);
+            walk(
+                &mut set,
+                chain.candidates(input.spelled, lookup),
+                lookup.next,
+            );
         }
     }
     if inputs.iter().any(|i| i.scan.computed_lookup) {

@@ -35,7 +35,10 @@ use request::Req;
 pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest) {
     if wire.protocol != PROTOCOL_VERSION {
         let _ = ch.send(&Response::Error {
-            message: format!("protocol {} (daemon speaks {PROTOCOL_VERSION})", wire.protocol),
+            message: format!(
+                "protocol {} (daemon speaks {PROTOCOL_VERSION})",
+                wire.protocol
+            ),
         });
         return;
     }

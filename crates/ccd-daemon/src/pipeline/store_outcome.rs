@@ -145,7 +145,9 @@ fn learn_dependencies(
 ) -> Result<(Vec<Vec<u8>>, Option<StoredDepfile>), Skip> {
     let read_deps = |p: &Path| -> Result<Vec<Vec<u8>>, Skip> {
         let bytes = std::fs::read(p).map_err(|_| "no dependency file")?;
-        Ok(depfile::parse(&bytes).map_err(|_| "unreadable dependency file")?.deps)
+        Ok(depfile::parse(&bytes)
+            .map_err(|_| "unreadable dependency file")?
+            .deps)
     };
     let spelled = match &plan.deps {
         DepSource::User(p) => read_deps(p)?,
@@ -164,7 +166,11 @@ fn learn_dependencies(
                 .stderr(std::process::Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success());
-            let deps = if ok { read_deps(&p) } else { Err("dependency pass failed") };
+            let deps = if ok {
+                read_deps(&p)
+            } else {
+                Err("dependency pass failed")
+            };
             let _ = std::fs::remove_file(&p);
             deps?
         }
@@ -197,7 +203,11 @@ fn replayable_depfile(ctx: &Context, path: &Path) -> Result<StoredDepfile, Skip>
     );
     Ok(if rendered == bytes {
         StoredDepfile::Rendered {
-            deps: parsed.deps.into_iter().map(serde_bytes::ByteBuf::from).collect(),
+            deps: parsed
+                .deps
+                .into_iter()
+                .map(serde_bytes::ByteBuf::from)
+                .collect(),
         }
     } else {
         tracing::debug!(path = %path.display(), "depfile kept verbatim: rendering differs");
@@ -248,7 +258,12 @@ fn store_outputs(d: &Daemon, ctx: &Context, plan: &Plan) -> Result<Vec<StoredOut
     Ok(outputs)
 }
 
-fn result_key(ctx: &Context, inputs: &[Input], date: Option<&str>, stderr_for: StderrFor) -> Digest {
+fn result_key(
+    ctx: &Context,
+    inputs: &[Input],
+    date: Option<&str>,
+    stderr_for: StderrFor,
+) -> Digest {
     let mut h = blake3::Hasher::new();
     h.update(b"ccd-result-v1\0");
     h.update(&ctx.key.0);

@@ -34,7 +34,12 @@ pub fn discover(
     }
     let out = req
         .command(&compiler.path)
-        .args(inv.search.system_affecting.iter().map(|a| OsStr::from_bytes(a)))
+        .args(
+            inv.search
+                .system_affecting
+                .iter()
+                .map(|a| OsStr::from_bytes(a)),
+        )
         .args(["-x", inv.language.probe_name(), "-E", "-v", "/dev/null"])
         .env("LC_ALL", "C")
         .env_remove("CPATH")

@@ -1,0 +1,134 @@
+//! Miss then hit, byte-identical to the bare compiler; header edits,
+//! reverts and shadowing; dependency files.
+
+mod common;
+use common::{COMPILERS, Env, Outcome, assert_ok};
+
+fn project(env: &Env) {
+    env.write("src/a.c", "#include <stdio.h>\n#include \"x.h\"\nint main(void) { printf(\"%d\\n\", X); return 0; }\n");
+    env.write("inc/x.h", "#define X 1\n");
+}
+
+#[test]
+fn miss_then_hit_is_byte_identical() {
+    for cc in COMPILERS {
+        let env = Env::new();
+        project(&env);
+        let args = [
+            "-Iinc", "-O2", "-c", "src/a.c", "-o", "a.o", "-MD", "-MF", "a.d",
+        ];
+        env.cc_expect(Outcome::Miss, cc, &args);
+        env.cc_expect(Outcome::Hit, cc, &args);
+        env.assert_same_as_bare(cc, &args, &["a.o", "a.d"]);
+    }
+}
+
+#[test]
+fn header_edit_misses_and_revert_hits() {
+    for cc in COMPILERS {
+        let env = Env::new();
+        project(&env);
+        let args = ["-Iinc", "-c", "src/a.c", "-o", "a.o"];
+        env.cc_expect(Outcome::Miss, cc, &args);
+        let v1 = env.read("a.o");
+        env.write("inc/x.h", "#define X 2\n");
+        env.cc_expect(Outcome::Miss, cc, &args);
+        let v2 = env.read("a.o");
+        assert_ne!(v1, v2);
+        env.write("inc/x.h", "#define X 1\n");
+        env.cc_expect(Outcome::Hit, cc, &args);
+        assert_eq!(env.read("a.o"), v1);
+        env.assert_same_as_bare(cc, &args, &["a.o"]);
+    }
+}
+
+#[test]
+fn header_created_in_earlier_include_dir_misses() {
+    for cc in COMPILERS {
+        let env = Env::new();
+        project(&env);
+        // `first` does not exist yet; `early` exists but is empty.
+        std::fs::create_dir_all(env.path("early")).unwrap();
+        let args = ["-Ifirst", "-Iearly", "-Iinc", "-c", "src/a.c", "-o", "a.o"];
+        env.cc_expect(Outcome::Miss, cc, &args);
+        env.cc_expect(Outcome::Hit, cc, &args);
+
+        env.write("early/x.h", "#define X 20\n");
+        env.cc_expect(Outcome::Miss, cc, &args);
+        env.assert_same_as_bare(cc, &args, &["a.o"]);
+
+        env.write("first/x.h", "#define X 30\n");
+        env.cc_expect(Outcome::Miss, cc, &args);
+        env.assert_same_as_bare(cc, &args, &["a.o"]);
+
+        // Next to the source beats every -I for "x.h".
+        env.write("src/x.h", "#define X 40\n");
+        env.cc_expect(Outcome::Miss, cc, &args);
+        env.assert_same_as_bare(cc, &args, &["a.o"]);
+    }
+}
+
+#[test]
+fn depfile_targets_follow_the_output_name() {
+    for cc in COMPILERS {
+        let env = Env::new();
+        project(&env);
+        std::fs::create_dir_all(env.path("out")).unwrap();
+        let first = ["-Iinc", "-c", "src/a.c", "-o", "out/first.o", "-MD", "-MP"];
+        env.cc_expect(Outcome::Miss, cc, &first);
+        // Another object name and explicit targets: still a hit, and the .d
+        // is exactly what the compiler writes for these options.
+        let second = [
+            "-Iinc",
+            "-c",
+            "src/a.c",
+            "-o",
+            "out/a much longer name for the object.o",
+            "-MD",
+            "-MP",
+        ];
+        env.cc_expect(Outcome::Hit, cc, &second);
+        env.assert_same_as_bare(
+            cc,
+            &second,
+            &[
+                "out/a much longer name for the object.o",
+                "out/a much longer name for the object.d",
+            ],
+        );
+        let third = [
+            "-Iinc",
+            "-c",
+            "src/a.c",
+            "-o",
+            "out/t.o",
+            "-MD",
+            "-MP",
+            "-MT",
+            "tgt$x",
+            "-MQ",
+            "q$x",
+            "-MF",
+            "out/t.dep",
+        ];
+        env.cc_expect(Outcome::Hit, cc, &third);
+        env.assert_same_as_bare(cc, &third, &["out/t.o", "out/t.dep"]);
+    }
+}
+
+#[test]
+fn no_private_flags_reach_the_object() {
+    // ccd adds a private depfile only when the user has none; objects with
+    // and without -g equal the compiler's own.
+    for cc in COMPILERS {
+        let env = Env::new();
+        project(&env);
+        for extra in [&[][..], &["-g"][..], &["-g", "-MMD"][..]] {
+            let mut args = vec!["-Iinc", "-c", "src/a.c", "-o", "a.o"];
+            args.extend_from_slice(extra);
+            let out = env.assert_same_as_bare(cc, &args, &["a.o"]);
+            assert_ok(&out);
+            env.assert_same_as_bare(cc, &args, &["a.o", "a.d"]);
+        }
+    }
+}
