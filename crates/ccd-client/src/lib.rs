@@ -74,6 +74,17 @@ pub fn run_wrapper(inv: Invocation) -> ! {
     }
 }
 
+/// Runs the compiler without the daemon (used when ccd itself failed).
+pub fn run_compiler_directly(inv: Invocation) -> ! {
+    match resolve(inv) {
+        Ok((compiler, args)) => run::exec(&compiler, &args),
+        Err(msg) => {
+            eprintln!("ccd: {msg}");
+            std::process::exit(127);
+        }
+    }
+}
+
 fn resolve(inv: Invocation) -> Result<(PathBuf, Vec<OsString>), String> {
     match inv {
         Invocation::Explicit { compiler, args } => {

@@ -8,6 +8,9 @@ pub struct DaemonConfig {
     pub idle_timeout: Duration,
     /// Log filter for the daemon's log file (`CCD_LOG`, e.g. `debug`).
     pub log: Option<String>,
+    /// Use the file watcher (`CCD_WATCH=0` turns it off; every hit is then
+    /// verified by stat and hash).
+    pub watch: bool,
 }
 
 impl DaemonConfig {
@@ -19,6 +22,7 @@ impl DaemonConfig {
         DaemonConfig {
             idle_timeout: Duration::from_secs(secs.max(1)),
             log: std::env::var("CCD_LOG").ok().filter(|v| !v.is_empty()),
+            watch: std::env::var("CCD_WATCH").map_or(true, |v| v != "0" && v != "off"),
         }
     }
 }

@@ -3,7 +3,10 @@
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use ccd_protocol::{FrameError, Request, Response, read_frame, write_frame};
+use ccd_filestate::Digest;
+use ccd_protocol::{
+    FrameError, Request, Response, decode, read_frame, read_frame_bytes, write_frame,
+};
 
 use crate::pipeline;
 use crate::server;
@@ -21,6 +24,11 @@ impl Channel {
         write_frame(&mut self.stream, r)
     }
 
+    fn recv_bytes(&mut self, timeout: Option<Duration>) -> Result<Vec<u8>, FrameError> {
+        self.stream.set_read_timeout(timeout)?;
+        read_frame_bytes(&mut self.stream)
+    }
+
     /// Waits for the next request, for at most `timeout` (`None`: forever,
     /// used while the client runs the compiler).
     pub fn recv(&mut self, timeout: Option<Duration>) -> Result<Request, FrameError> {
@@ -31,7 +39,18 @@ impl Channel {
 
 pub fn serve(d: &Daemon, stream: UnixStream) {
     let mut ch = Channel { stream };
-    let req = match ch.recv(Some(FIRST_REQUEST_TIMEOUT)) {
+    let body = match ch.recv_bytes(Some(FIRST_REQUEST_TIMEOUT)) {
+        Ok(b) => b,
+        Err(_) => return,
+    };
+    // The request-level cache works on the bytes as they came: a request
+    // seen before needs no decoding at all.
+    let req_key = Digest(*blake3::hash(&body).as_bytes());
+    if let Some(out) = pipeline::fast_paths::try_request_cache_hit(d, &req_key) {
+        let _ = ch.send(&Response::Hit(out));
+        return;
+    }
+    let req = match decode::<Request>(&body) {
         Ok(r) => r,
         Err(FrameError::Closed) => return,
         Err(e) => {
@@ -44,7 +63,7 @@ pub fn serve(d: &Daemon, stream: UnixStream) {
     };
     let reply = match req {
         Request::Compile(c) => {
-            pipeline::handle_compile(d, &mut ch, c);
+            pipeline::handle_compile(d, &mut ch, c, &req_key);
             return;
         }
         Request::Status => Response::Status(Box::new(d.status())),

@@ -2,11 +2,11 @@
 
 use std::fs::{self, File};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -43,6 +43,13 @@ pub fn run(config: DaemonConfig) -> anyhow::Result<Outcome> {
         return Ok(Outcome::AlreadyRunning);
     }
     init_logging(&loc.cache_dir, &config);
+    // Outputs are created with the client's exact permission bits.
+    // SAFETY: umask cannot fail. SIGPIPE: a client that hangs up must not
+    // kill the daemon.
+    unsafe {
+        libc::umask(0);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
 
     // We hold the lock, so a socket file left behind is stale.
     let _ = fs::remove_file(&loc.socket);
@@ -52,34 +59,88 @@ pub fn run(config: DaemonConfig) -> anyhow::Result<Outcome> {
     let socket_ino = fs::metadata(&loc.socket)?.ino();
     tracing::info!(pid = std::process::id(), socket = %loc.socket.display(), "daemon started");
 
-    let daemon = Arc::new(Daemon::new(loc, store));
+    let journal = if config.watch {
+        ccd_filestate::Journal::new()
+            .map_err(|e| tracing::warn!(error = %e, "file watcher unavailable; verifying by stat"))
+            .ok()
+    } else {
+        None
+    };
+    let daemon = Arc::new(Daemon::new(loc, store, journal));
     {
         let daemon = Arc::clone(&daemon);
         std::thread::spawn(move || idle_watch(&daemon, config.idle_timeout, socket_ino));
     }
-    // SAFETY: getuid cannot fail.
-    let uid = unsafe { libc::getuid() };
-    for stream in listener.incoming() {
-        let Ok(stream) = stream else { continue };
-        if peer_uid(&stream) != Some(uid) {
-            tracing::warn!("refused a connection from another user");
-            continue;
+    let pool = Arc::new(Pool {
+        listener,
+        daemon,
+        idle: AtomicUsize::new(0),
+        threads: AtomicUsize::new(0),
+    });
+    for _ in 0..INITIAL_WORKERS {
+        pool.spawn_worker();
+    }
+    // The main thread only holds the lock; workers do the rest.
+    loop {
+        std::thread::park();
+        let _ = &lock;
+    }
+}
+
+/// Workers waiting in `accept` when the daemon starts; more are started
+/// whenever all are busy (a miss holds its worker while the client compiles).
+const INITIAL_WORKERS: usize = 4;
+const MAX_WORKERS: usize = 1024;
+
+/// Worker threads that accept connections themselves: no thread is started
+/// and no hand-off happens per request.
+struct Pool {
+    listener: UnixListener,
+    daemon: Arc<Daemon>,
+    idle: AtomicUsize,
+    threads: AtomicUsize,
+}
+
+impl Pool {
+    fn spawn_worker(self: &Arc<Self>) {
+        if self.threads.fetch_add(1, Ordering::SeqCst) >= MAX_WORKERS {
+            self.threads.fetch_sub(1, Ordering::SeqCst);
+            return;
         }
-        let daemon = Arc::clone(&daemon);
-        daemon.active.fetch_add(1, Ordering::SeqCst);
+        self.idle.fetch_add(1, Ordering::SeqCst);
+        let pool = Arc::clone(self);
         let spawned = std::thread::Builder::new()
-            .name("conn".into())
-            .spawn(move || {
-                connection::serve(&daemon, stream);
-                daemon.touch();
-                daemon.active.fetch_sub(1, Ordering::SeqCst);
-            });
+            .name("ccd-worker".into())
+            .spawn(move || pool.work());
         if spawned.is_err() {
-            tracing::error!("cannot start a connection thread");
+            self.threads.fetch_sub(1, Ordering::SeqCst);
+            self.idle.fetch_sub(1, Ordering::SeqCst);
+            tracing::error!("cannot start a worker thread");
         }
     }
-    drop(lock);
-    Ok(Outcome::AlreadyRunning)
+
+    fn work(self: Arc<Self>) {
+        // SAFETY: getuid cannot fail.
+        let uid = unsafe { libc::getuid() };
+        loop {
+            let Ok((stream, _)) = self.listener.accept() else {
+                continue;
+            };
+            if peer_uid(&stream) != Some(uid) {
+                tracing::warn!("refused a connection from another user");
+                continue;
+            }
+            let d = &self.daemon;
+            d.active.fetch_add(1, Ordering::SeqCst);
+            if self.idle.fetch_sub(1, Ordering::SeqCst) == 1 {
+                self.spawn_worker();
+            }
+            connection::serve(d, stream);
+            d.touch();
+            d.active.fetch_sub(1, Ordering::SeqCst);
+            self.idle.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 }
 
 /// Stops the process, removing the socket if it is still ours.
@@ -153,6 +214,7 @@ fn init_logging(cache_dir: &Path, config: &DaemonConfig) {
     let file = File::options()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(cache_dir.join("daemon.log"));
     if let Ok(file) = file {
         let _ = tracing_subscriber::fmt()

@@ -8,11 +8,12 @@ use std::time::Instant;
 
 use ccd_cc::scan::ScanResult;
 use ccd_depgraph::Manifest;
-use ccd_filestate::{Digest, FileState};
+use ccd_filestate::{Digest, FileState, Journal};
 use ccd_protocol::{Location, StatusReport};
 use ccd_store::Store;
 
 use crate::pipeline::compiler_identity::CompilerCache;
+use crate::pipeline::fast_paths::Sealed;
 use crate::stats::Stats;
 
 pub struct Daemon {
@@ -29,6 +30,11 @@ pub struct Daemon {
     /// Include scans by content digest.
     pub scans: Mutex<HashMap<Digest, Arc<ScanResult>>>,
     pub stats: Stats,
+    /// The file watcher; `None` when disabled or unavailable.
+    pub journal: Option<Journal>,
+    /// Sealed hits by request bytes and by compile context (fast paths).
+    pub request_cache: Mutex<HashMap<Digest, Arc<Sealed>>>,
+    pub context_cache: Mutex<HashMap<Digest, Arc<Sealed>>>,
     pub started: Instant,
     /// Requests being served now; the idle timer waits for zero.
     pub active: AtomicUsize,
@@ -38,8 +44,11 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub fn new(location: Location, store: Store) -> Daemon {
+    pub fn new(location: Location, store: Store, journal: Option<Journal>) -> Daemon {
         Daemon {
+            journal,
+            request_cache: Mutex::new(HashMap::new()),
+            context_cache: Mutex::new(HashMap::new()),
             location,
             store,
             files: FileState::new(),
@@ -105,6 +114,11 @@ impl Daemon {
     /// Empties the cache and everything remembered about it.
     pub fn clear(&self) -> Result<(), ccd_store::StoreError> {
         lock(&self.manifests).clear();
+        lock(&self.request_cache).clear();
+        lock(&self.context_cache).clear();
+        if let Some(j) = &self.journal {
+            j.void_all();
+        }
         self.files.clear();
         self.store.clear()
     }

@@ -14,4 +14,4 @@ mod verify;
 
 pub use manifest::{Input, MAX_ENTRIES, Manifest, ManifestEntry, ResultKey, StderrFor};
 pub use probe::{DirProbe, Expect, ProbeSet};
-pub use verify::{Conditions, Verdict, verify};
+pub use verify::{Conditions, Verdict, entry_holds, verify};

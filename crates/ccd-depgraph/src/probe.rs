@@ -54,6 +54,18 @@ pub struct DirProbe {
 }
 
 impl DirProbe {
+    /// Every path this probe states a fact about.
+    pub fn paths(&self) -> impl Iterator<Item = Vec<u8>> + '_ {
+        self.names.iter().map(|(name, _)| {
+            let mut p = self.dir.clone();
+            if !p.ends_with(b"/") {
+                p.push(b'/');
+            }
+            p.extend_from_slice(name);
+            p
+        })
+    }
+
     /// Whether every recorded fact still holds.
     pub fn holds(&self) -> bool {
         let dir = Path::new(OsStr::from_bytes(&self.dir));

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use ccd_filestate::{Digest, FileState};
 
-use crate::manifest::{Manifest, ResultKey};
+use crate::manifest::{Manifest, ManifestEntry, ResultKey};
 
 /// The outcome of checking a context against the current file system
 /// (the names follow the reference design's verdicts).
@@ -47,29 +47,10 @@ pub fn verify(
     let mut seen: HashMap<&[u8], Option<Digest>> = HashMap::new();
     let mut source_known = false;
     for (index, entry) in manifest.entries.iter().enumerate() {
-        let Some((src, headers)) = entry.inputs.split_first() else {
-            continue;
-        };
-        if src.digest != source {
-            continue;
+        if entry.inputs.first().is_some_and(|src| src.digest == source) {
+            source_known = true;
         }
-        source_known = true;
-        if entry.date.as_deref().is_some_and(|d| d != cond.date) {
-            continue;
-        }
-        if !entry.stderr_for.accepts(cond.stderr_tty) {
-            continue;
-        }
-        let inputs_hold = headers.iter().all(|input| {
-            let now = *seen.entry(&input.path).or_insert_with(|| {
-                files
-                    .digest(Path::new(OsStr::from_bytes(&input.path)))
-                    .ok()
-                    .map(|h| h.digest)
-            });
-            now == Some(input.digest)
-        });
-        if inputs_hold && entry.probes.iter().all(|p| p.holds()) {
+        if entry_holds(entry, source, files, cond, &mut seen) {
             return Verdict::Hit {
                 index,
                 result: entry.result,
@@ -81,6 +62,35 @@ pub fn verify(
     } else {
         Verdict::SourceChanged
     }
+}
+
+/// Whether one entry is valid now. `seen` memoises digests across calls.
+pub fn entry_holds<'a>(
+    entry: &'a ManifestEntry,
+    source: Digest,
+    files: &FileState,
+    cond: Conditions<'_>,
+    seen: &mut HashMap<&'a [u8], Option<Digest>>,
+) -> bool {
+    let Some((src, headers)) = entry.inputs.split_first() else {
+        return false;
+    };
+    if src.digest != source
+        || entry.date.as_deref().is_some_and(|d| d != cond.date)
+        || !entry.stderr_for.accepts(cond.stderr_tty)
+    {
+        return false;
+    }
+    let inputs_hold = headers.iter().all(|input| {
+        let now = *seen.entry(&input.path).or_insert_with(|| {
+            files
+                .digest(Path::new(OsStr::from_bytes(&input.path)))
+                .ok()
+                .map(|h| h.digest)
+        });
+        now == Some(input.digest)
+    });
+    inputs_hold && entry.probes.iter().all(|p| p.holds())
 }
 
 #[cfg(test)]

@@ -5,9 +5,11 @@
 //! in milliseconds, so two edits within one tick leave the same mtime).
 
 mod digest;
+mod journal;
 mod stamp;
 mod state;
 
 pub use digest::{Digest, digest_bytes};
+pub use journal::{Journal, Seal};
 pub use stamp::{Stamp, now_ns, stat, stat_nofollow};
 pub use state::{FileState, Hashed, RACY_WINDOW_NS};

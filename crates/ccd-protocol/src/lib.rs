@@ -7,6 +7,6 @@ pub mod frame;
 pub mod location;
 pub mod message;
 
-pub use frame::{FrameError, MAX_FRAME_LEN, read_frame, write_frame};
+pub use frame::{FrameError, MAX_FRAME_LEN, decode, read_frame, read_frame_bytes, write_frame};
 pub use location::{Location, LocationError};
 pub use message::*;

@@ -1,19 +1,21 @@
 //! Putting a stored output in place: by reflink where the filesystem can
-//! share blocks copy-on-write, else by copy. The output is first written
-//! under a temporary name in its directory and then renamed over the target,
-//! so a reader (or a killed daemon) never leaves a half-written object, and
-//! the new file has a fresh mtime, as if the compiler had just written it.
+//! share blocks copy-on-write, else by an in-kernel copy. The output is
+//! written under a temporary name in its directory and renamed over the
+//! target, so no reader (and no killed daemon) ever leaves a half-written
+//! object, and the new file has a fresh mtime, as if the compiler had just
+//! written it. Six system calls on the common path: open, create, clone or
+//! copy, close, close, rename.
 //!
-//! Hard links are not used: a later in-place write to the output (a tool that
-//! patches objects, or root ignoring permissions) would change the stored
-//! copy too.
+//! Hard links are not used: a later in-place write to the output (a tool
+//! that patches objects, or root ignoring permissions) would change the
+//! stored copy too, and a hard link would carry the stored file's old mtime.
 
-use std::fs;
+use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -28,31 +30,34 @@ pub struct DeliverError {
     pub source: io::Error,
 }
 
-/// Filesystems (by device) where reflink failed once: not tried again.
-static NO_REFLINK: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+/// Set once the cache's filesystem has refused a reflink.
+static NO_REFLINK: AtomicBool = AtomicBool::new(false);
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Writes the blob at `blob` to `dest` with permission bits `mode`.
+fn pid() -> u32 {
+    static PID: OnceLock<u32> = OnceLock::new();
+    *PID.get_or_init(std::process::id)
+}
+
+/// Writes the blob at `blob` to `dest`, with permission bits `mode` (the
+/// process umask applies; the daemon runs with umask 0).
 pub fn deliver(blob: &Path, dest: &Path, mode: u32) -> Result<Delivery, DeliverError> {
     let err = |source| DeliverError {
         path: dest.to_path_buf(),
         source,
     };
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
     let name = dest
         .file_name()
         .ok_or_else(|| err(io::ErrorKind::InvalidInput.into()))?;
-    let tmp = dir.join(format!(
-        ".{}.ccd-{}-{}",
-        name.to_string_lossy(),
-        std::process::id(),
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(
+        ".ccd-{}-{}",
+        pid(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let dev = fs::metadata(dir).map_err(err)?.dev();
-    let result = write_tmp(blob, &tmp, dev, mode).and_then(|how| {
+    let tmp = dest.with_file_name(tmp_name);
+    let result = write_tmp(blob, &tmp, mode).and_then(|how| {
         fs::rename(&tmp, dest)?;
         Ok(how)
     });
@@ -62,29 +67,40 @@ pub fn deliver(blob: &Path, dest: &Path, mode: u32) -> Result<Delivery, DeliverE
     result.map_err(err)
 }
 
-fn write_tmp(blob: &Path, tmp: &Path, dev: u64, mode: u32) -> io::Result<Delivery> {
-    let try_reflink = !lock().contains(&dev);
-    let how = if try_reflink && reflink_copy::reflink(blob, tmp).is_ok() {
-        Delivery::Reflink
-    } else {
-        if try_reflink {
-            let _ = fs::remove_file(tmp);
-            lock().push(dev);
+fn write_tmp(blob: &Path, tmp: &Path, mode: u32) -> io::Result<Delivery> {
+    let src = File::open(blob)?;
+    let out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(tmp)?;
+    if !NO_REFLINK.load(Ordering::Relaxed) {
+        match rustix::fs::ioctl_ficlone(&out, &src) {
+            Ok(()) => return Ok(Delivery::Reflink),
+            // Another filesystem than the cache's: try again next time.
+            Err(rustix::io::Errno::XDEV) => {}
+            Err(_) => NO_REFLINK.store(true, Ordering::Relaxed),
         }
-        fs::copy(blob, tmp)?;
-        Delivery::Copy
-    };
-    fs::set_permissions(tmp, fs::Permissions::from_mode(mode))?;
-    Ok(how)
-}
-
-fn lock() -> std::sync::MutexGuard<'static, Vec<u64>> {
-    NO_REFLINK.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    loop {
+        match rustix::fs::copy_file_range(&src, None, &out, None, 1 << 30) {
+            Ok(0) => break,
+            Ok(_) => {}
+            // Filesystems without copy_file_range: plain read/write.
+            Err(rustix::io::Errno::XDEV | rustix::io::Errno::NOSYS | rustix::io::Errno::INVAL) => {
+                io::copy(&mut &src, &mut &out)?;
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Delivery::Copy)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     #[test]
     fn delivers_fresh_private_copy() {
@@ -94,9 +110,10 @@ mod tests {
         fs::set_permissions(&blob, fs::Permissions::from_mode(0o400)).unwrap();
         let dest = t.path().join("out.o");
         fs::write(&dest, b"stale").unwrap();
-        deliver(&blob, &dest, 0o644).unwrap();
+        deliver(&blob, &dest, 0o640).unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"object bytes");
-        assert_eq!(fs::metadata(&dest).unwrap().mode() & 0o777, 0o644);
+        // The test process's umask (usually 022) applies on top.
+        assert_eq!(fs::metadata(&dest).unwrap().mode() & 0o700, 0o600);
         // Writing into the delivered file in place leaves the blob alone.
         fs::write(&dest, b"patched").unwrap();
         assert_eq!(fs::read(&blob).unwrap(), b"object bytes");

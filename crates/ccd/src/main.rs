@@ -1,8 +1,14 @@
 //! `ccd`: compiler wrapper, admin commands and daemon in one binary.
 //!
-//! The wrapper path decides from `argv` alone, before any argument parser
-//! or configuration is touched: `ccd gcc ...`, or a symlink named like a
-//! compiler. Everything else is an admin command.
+//! The wrapper runs once per compile, so its start-up is kept minimal: the
+//! C `main` is ours (`no_main`), which skips the Rust runtime's start-up
+//! work (stack-guard discovery through /proc/self/maps, signal set-up) that
+//! a one-shot wrapper does not need, and the wrapper path decides from
+//! `argv` alone, before any argument parser or configuration is touched:
+//! `ccd gcc ...`, or a symlink named like a compiler. Everything else is an
+//! admin command.
+
+#![no_main]
 
 mod admin;
 
@@ -12,27 +18,47 @@ use std::path::Path;
 
 use ccd_client::Invocation;
 
-fn main() {
-    let mut args = std::env::args_os();
-    let argv0 = args.next().unwrap_or_default();
-    let name = Path::new(&argv0)
-        .file_name()
-        .map(|n| n.as_bytes().to_vec())
-        .unwrap_or_default();
+#[unsafe(no_mangle)]
+pub extern "C" fn main(_argc: i32, _argv: *const *const u8) -> i32 {
+    // glibc hands argv to the Rust runtime through .init_array, so args_os
+    // works without the Rust `main`.
+    let args: Vec<OsString> = std::env::args_os().collect();
+    match std::panic::catch_unwind(|| dispatch(args.clone())) {
+        Ok(code) => code,
+        // A bug in ccd must not fail the build: in wrapper mode, run the
+        // compiler itself.
+        Err(_) => match wrapper_invocation(args) {
+            Some(inv) => ccd_client::run_compiler_directly(inv),
+            None => 101,
+        },
+    }
+}
+
+fn dispatch(args: Vec<OsString>) -> i32 {
+    let argv0 = args.first().cloned().unwrap_or_default();
+    match wrapper_invocation(args.clone()) {
+        Some(inv) => ccd_client::run_wrapper(inv),
+        None => admin::main(argv0, args.into_iter().skip(1).collect()),
+    }
+}
+
+/// The compile this command line asks for, unless it is an admin command.
+fn wrapper_invocation(args: Vec<OsString>) -> Option<Invocation> {
+    let mut it = args.into_iter();
+    let argv0 = it.next().unwrap_or_default();
+    let name = Path::new(&argv0).file_name()?.as_bytes().to_vec();
     if ccd_cc::Family::is_known_driver_name(&name) {
-        ccd_client::run_wrapper(Invocation::Masquerade {
+        return Some(Invocation::Masquerade {
             name: OsString::from(std::ffi::OsStr::from_bytes(&name)),
-            args: args.collect(),
+            args: it.collect(),
         });
     }
-    let rest: Vec<OsString> = args.collect();
-    match rest.first() {
-        Some(first) if !admin::is_admin_word(first) => {
-            ccd_client::run_wrapper(Invocation::Explicit {
-                compiler: first.clone(),
-                args: rest[1..].to_vec(),
-            });
-        }
-        _ => std::process::exit(admin::main(argv0, rest)),
+    let first = it.next()?;
+    if admin::is_admin_word(&first) {
+        return None;
     }
+    Some(Invocation::Explicit {
+        compiler: first,
+        args: it.collect(),
+    })
 }

@@ -1,7 +1,9 @@
-//! Phase: serve a hit: check every stored output, then put the object, the
-//! side files and the dependency file in place, and return the streams.
+//! Phase: serve a hit. First everything is checked and prepared (stored
+//! result, intact blobs, the dependency file rendered for this invocation's
+//! targets); only then are files written, so a hit is never half delivered.
+//! A prepared delivery is kept by the fast paths and replayed as is.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ccd_cc::depfile;
 use ccd_filestate::Digest;
@@ -28,14 +30,23 @@ pub enum HitError {
     Depfile(std::io::Error),
 }
 
-pub fn serve(
-    d: &Daemon,
-    ctx: &Context,
-    req: &Req,
-    key: &Digest,
-) -> Result<(CompileOutput, u64), HitError> {
+/// Everything a hit writes and returns.
+#[derive(Debug)]
+pub struct Delivery {
+    /// (stored blob, destination) for the object and side files.
+    pub files: Vec<(PathBuf, PathBuf)>,
+    pub depfile: Option<(PathBuf, Vec<u8>)>,
+    /// Permission bits of the written files (the client's umask applied).
+    pub mode: u32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub compile_ms: u64,
+    /// The blobs, for sealing.
+    pub blobs: Vec<PathBuf>,
+}
+
+pub fn prepare(d: &Daemon, ctx: &Context, req: &Req, key: &Digest) -> Result<Delivery, HitError> {
     let r: StoredResult = d.store.get_result(key).ok_or(HitError::Missing)?;
-    // Check everything before writing anything: never a partial delivery.
     if !r
         .outputs
         .iter()
@@ -43,49 +54,62 @@ pub fn serve(
     {
         return Err(HitError::Damaged);
     }
-    let depfile_bytes = match (&r.depfile, &ctx.user_depfile) {
-        (Some(StoredDepfile::Rendered { deps }), Some(_)) => {
+    let depfile = match (&r.depfile, &ctx.user_depfile) {
+        (Some(StoredDepfile::Rendered { deps }), Some(path)) => {
             let deps: Vec<Vec<u8>> = deps.iter().map(|d| d.to_vec()).collect();
             let family = ctx.compiler.family;
-            Some(depfile::render(
-                family,
-                &depfile::targets_for(family, &ctx.inv),
-                &deps,
-                ctx.inv.deps.phony,
+            let targets = depfile::targets_for(family, &ctx.inv);
+            Some((
+                path.clone(),
+                depfile::render(family, &targets, &deps, ctx.inv.deps.phony),
             ))
         }
-        (Some(StoredDepfile::Verbatim { bytes, targets_key }), Some(_)) => {
+        (Some(StoredDepfile::Verbatim { bytes, targets_key }), Some(path)) => {
             if *targets_key != ctx.targets_key {
                 return Err(HitError::OtherTargets);
             }
-            Some(bytes.clone())
+            Some((path.clone(), bytes.clone()))
         }
         (None, None) => None,
         _ => return Err(HitError::Mismatch),
     };
-    let mode = 0o666 & !req.umask;
-    if let (Some(bytes), Some(path)) = (&depfile_bytes, &ctx.user_depfile) {
-        write_file(path, bytes, mode).map_err(HitError::Depfile)?;
-    }
+    let mut files = Vec::with_capacity(r.outputs.len());
     for o in &r.outputs {
         let dest = if o.role == "object" {
-            ctx.output.as_path()
+            ctx.output.clone()
         } else {
             match ctx.side.iter().find(|(role, _)| *role == o.role) {
-                Some((_, p)) => p.as_path(),
+                Some((_, p)) => p.clone(),
                 None => return Err(HitError::Mismatch),
             }
         };
-        deliver(&d.store.blob_path(&o.blob), dest, mode)?;
+        files.push((d.store.blob_path(&o.blob), dest));
     }
-    Ok((
-        CompileOutput {
-            exit_code: 0,
-            stdout: ByteBuf::from(r.stdout),
-            stderr: ByteBuf::from(r.stderr),
-        },
-        r.compile_ms,
-    ))
+    Ok(Delivery {
+        blobs: files.iter().map(|(b, _)| b.clone()).collect(),
+        files,
+        depfile,
+        mode: 0o666 & !req.umask,
+        stdout: r.stdout,
+        stderr: r.stderr,
+        compile_ms: r.compile_ms,
+    })
+}
+
+/// Writes the outputs (dependency file first, object last, so the object is
+/// the newest file, as after a real compile) and returns the streams.
+pub fn deliver_outputs(delivery: &Delivery) -> Result<CompileOutput, HitError> {
+    if let Some((path, bytes)) = &delivery.depfile {
+        write_file(path, bytes, delivery.mode).map_err(HitError::Depfile)?;
+    }
+    for (blob, dest) in delivery.files.iter().rev() {
+        deliver(blob, dest, delivery.mode)?;
+    }
+    Ok(CompileOutput {
+        exit_code: 0,
+        stdout: ByteBuf::from(delivery.stdout.clone()),
+        stderr: ByteBuf::from(delivery.stderr.clone()),
+    })
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename.

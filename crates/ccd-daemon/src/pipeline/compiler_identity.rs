@@ -38,6 +38,18 @@ pub enum IdentifyError {
     NotGnuLike(PathBuf),
 }
 
+impl CompilerCache {
+    /// The files `path`'s identity was computed from, if still current.
+    pub fn current_files(&self, path: &Path) -> Option<Vec<PathBuf>> {
+        let map = lock(&self.map);
+        let (stamps, _) = map.get(path)?;
+        stamps
+            .iter()
+            .all(|(p, s)| stat(p).ok().as_ref() == Some(s))
+            .then(|| stamps.iter().map(|(p, _)| p.clone()).collect())
+    }
+}
+
 pub fn identify(d: &Daemon, req: &Req) -> Result<Arc<Compiler>, IdentifyError> {
     let path = &req.compiler;
     if let Some((stamps, c)) = lock(&d.compilers.map).get(path)

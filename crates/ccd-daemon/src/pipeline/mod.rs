@@ -3,12 +3,16 @@
 //!
 //! 1. [`compiler_identity`]: which compiler, by content;
 //! 2. [`classify`]: cacheable, or passed through with a reason;
-//! 3. [`context`]: the compile context and its key;
+//! 3. [`context`]: the compile context and its key; a context verified
+//!    before and untouched since is served by [`fast_paths`];
 //! 4. [`hash_verify`]: source digest and the manifest's verdict;
 //! 5. [`cached_hit`]: on a hit, outputs in place and streams returned;
 //! 6. [`compile_exec`]: on a miss, the client compiles;
 //! 7. [`store_outcome`]: a successful compile is stored
 //!    ([`system_includes`] and [`include_probes`] record its lookups).
+//!
+//! In front of all this, [`fast_paths`] serves a request seen before, byte
+//! for byte, whose inputs the file watcher vouches for.
 //!
 //! Whatever goes wrong inside ccd, the answer is to let the client run the
 //! compiler: a build never fails because of the cache.
@@ -18,6 +22,7 @@ pub mod classify;
 pub mod compile_exec;
 pub mod compiler_identity;
 pub mod context;
+pub mod fast_paths;
 pub mod hash_verify;
 pub mod include_probes;
 pub mod request;
@@ -25,6 +30,7 @@ pub mod store_outcome;
 pub mod system_includes;
 
 use ccd_depgraph::Verdict;
+use ccd_filestate::Digest;
 use ccd_protocol::{CompileRequest, PROTOCOL_VERSION, Response};
 
 use crate::connection::Channel;
@@ -32,7 +38,8 @@ use crate::state::Daemon;
 use crate::stats::Stats;
 use request::Req;
 
-pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest) {
+/// Handles a compile request; `req_key` digests its exact bytes.
+pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_key: &Digest) {
     if wire.protocol != PROTOCOL_VERSION {
         let _ = ch.send(&Response::Error {
             message: format!(
@@ -62,8 +69,12 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest) {
         }
     };
 
-    // 3. Compile context.
+    // 3. Compile context, and the fast hit for a context verified before.
     let ctx = context::build(compiler, inv, &req);
+    if let Some(out) = fast_paths::try_fast_hit(d, &ctx, &req, req_key) {
+        let _ = ch.send(&Response::Hit(out));
+        return;
+    }
 
     // 4. Hash the source and verify the manifest.
     let checked = match hash_verify::hash_and_verify(d, &ctx) {
@@ -74,13 +85,19 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest) {
 
     // 5. Serve a hit.
     if let Verdict::Hit { index, result } = checked.verdict {
-        match cached_hit::serve(d, &ctx, &req, &result) {
-            Ok((out, compile_ms)) => {
-                d.stats.hit(compile_ms);
+        let served = cached_hit::prepare(d, &ctx, &req, &result)
+            .and_then(|delivery| Ok((cached_hit::deliver_outputs(&delivery)?, delivery)));
+        match served {
+            Ok((out, delivery)) => {
+                d.stats.hit(delivery.compile_ms);
+                let _ = ch.send(&Response::Hit(out));
+                // The client has its answer; now seal it for next time.
                 if index > 0 {
                     let _ = d.update_manifest(&ctx.key, |m| m.touch(index));
                 }
-                let _ = ch.send(&Response::Hit(out));
+                if let Some(entry) = checked.manifest.entries.get(index) {
+                    fast_paths::remember(d, &ctx, req_key, entry, delivery);
+                }
                 return;
             }
             Err(e) => {
@@ -99,10 +116,11 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest) {
     };
 
     // 7. Store a successful compile.
+    let mut stored = None;
     if out.exit_code != 0 {
         Stats::bump(&d.stats.errors);
     } else {
-        let stored = store_outcome::store(
+        match store_outcome::store(
             d,
             &ctx,
             &req,
@@ -110,16 +128,23 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest) {
             &checked.source,
             &out,
             took.as_millis() as u64,
-        );
-        if let Err(reason) = stored {
-            tracing::info!(source = %ctx.source.display(), reason, "result not stored");
-            d.stats.not_stored(reason);
+        ) {
+            Ok(entry) => stored = Some(entry),
+            Err(reason) => {
+                tracing::info!(source = %ctx.source.display(), reason, "result not stored");
+                d.stats.not_stored(reason);
+            }
         }
     }
     if let compile_exec::DepSource::Private(p) = &plan.deps {
         let _ = std::fs::remove_file(p);
     }
     let _ = ch.send(&Response::Stored);
+    if let Some(entry) = stored
+        && let Ok(delivery) = cached_hit::prepare(d, &ctx, &req, &entry.result)
+    {
+        fast_paths::remember(d, &ctx, req_key, &entry, delivery);
+    }
 }
 
 fn passthrough(d: &Daemon, ch: &mut Channel, reason: &'static str) {

@@ -42,7 +42,7 @@ pub fn store(
     source_before: &Hashed,
     out: &CompileOutput,
     compile_ms: u64,
-) -> Result<(), Skip> {
+) -> Result<ManifestEntry, Skip> {
     let (spelled, user_depfile) = learn_dependencies(d, ctx, req, plan)?;
 
     // The source first, then every other file the compile read.
@@ -131,8 +131,9 @@ pub fn store(
         stderr_for,
         result: result_key,
     };
-    d.update_manifest(&ctx.key, |m| m.insert(entry))
-        .map_err(|_| "cannot write to the cache")
+    d.update_manifest(&ctx.key, |m| m.insert(entry.clone()))
+        .map_err(|_| "cannot write to the cache")?;
+    Ok(entry)
 }
 
 /// The headers the compile read, as the compiler spelled them, and the

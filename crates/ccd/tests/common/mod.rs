@@ -6,7 +6,7 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,9 @@ pub struct Env {
     pub cache: PathBuf,
     pub work: PathBuf,
     last_write: std::cell::Cell<Option<Instant>>,
+    /// Variables set (`Some`) or removed (`None`) for every command this
+    /// environment runs, through ccd and bare alike.
+    vars: std::cell::RefCell<Vec<(String, Option<String>)>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +69,7 @@ impl Env {
             cache,
             work,
             last_write: std::cell::Cell::new(None),
+            vars: std::cell::RefCell::new(Vec::new()),
         }
     }
 
@@ -81,6 +85,35 @@ impl Env {
         }
         std::fs::write(&p, content).unwrap();
         self.last_write.set(Some(Instant::now()));
+    }
+
+    /// Writes an executable file (a script) under the work directory, in
+    /// place (same inode when it exists, as most editors do).
+    pub fn write_exec(&self, rel: &str, content: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        self.write(rel, content);
+        std::fs::set_permissions(self.path(rel), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// Sets `key` for every command this environment runs (ccd and bare).
+    pub fn set_var(&self, key: &str, value: &str) {
+        self.vars
+            .borrow_mut()
+            .push((key.to_string(), Some(value.to_string())));
+    }
+
+    /// Removes `key` from every command this environment runs.
+    pub fn remove_var(&self, key: &str) {
+        self.vars.borrow_mut().push((key.to_string(), None));
+    }
+
+    fn apply_vars(&self, c: &mut Command) {
+        for (k, v) in self.vars.borrow().iter() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
     }
 
     pub fn read(&self, rel: &str) -> Vec<u8> {
@@ -107,22 +140,45 @@ impl Env {
             .env("CCD_IDLE_TIMEOUT", "120")
             .env_remove("CCD_DISABLE")
             .current_dir(&self.work);
+        self.apply_vars(&mut c);
         c
     }
 
     /// `ccd <compiler> args...` in the work directory.
     pub fn cc(&self, compiler: &str, args: &[&str]) -> Output {
+        self.cc_in(&self.work, compiler, args)
+    }
+
+    /// `ccd <compiler> args...` in `dir`.
+    pub fn cc_in(&self, dir: &Path, compiler: &str, args: &[&str]) -> Output {
         self.settle();
-        self.ccd().arg(compiler).args(args).output().unwrap()
+        self.ccd()
+            .current_dir(dir)
+            .arg(compiler)
+            .args(args)
+            .output()
+            .unwrap()
     }
 
     /// The compiler alone, same directory.
     pub fn bare(&self, compiler: &str, args: &[&str]) -> Output {
-        Command::new(compiler)
-            .args(args)
-            .current_dir(&self.work)
-            .output()
-            .unwrap()
+        self.bare_in(&self.work, compiler, args)
+    }
+
+    /// The compiler alone, in `dir`.
+    pub fn bare_in(&self, dir: &Path, compiler: &str, args: &[&str]) -> Output {
+        let mut c = Command::new(compiler);
+        c.args(args).current_dir(dir);
+        self.apply_vars(&mut c);
+        c.output().unwrap()
+    }
+
+    /// The pid of this environment's daemon (started if not running).
+    pub fn daemon_pid(&self) -> u32 {
+        let s = self.status();
+        s["pid"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("status lacks pid: {s}")) as u32
     }
 
     pub fn status(&self) -> serde_json::Value {
@@ -151,42 +207,78 @@ impl Env {
 
     /// Compiles through ccd and checks how the daemon handled it.
     pub fn cc_expect(&self, expect: Outcome, compiler: &str, args: &[&str]) -> Output {
+        self.cc_expect_in(expect, &self.work, compiler, args)
+    }
+
+    /// [`Env::cc_expect`] with `dir` as the working directory.
+    pub fn cc_expect_in(
+        &self,
+        expect: Outcome,
+        dir: &Path,
+        compiler: &str,
+        args: &[&str],
+    ) -> Output {
         let before = self.counts();
-        let out = self.cc(compiler, args);
+        let out = self.cc_in(dir, compiler, args);
         let after = self.counts();
-        let got = if after.hits == before.hits + 1 {
-            Outcome::Hit
-        } else if after.misses == before.misses + 1 {
-            Outcome::Miss
-        } else if after.non_cacheable == before.non_cacheable + 1 {
-            Outcome::Passthrough
-        } else {
-            panic!("no counter moved: {before:?} -> {after:?}")
-        };
-        assert_eq!(
-            got,
-            expect,
-            "{compiler} {args:?}: stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        check_outcome(expect, before, after, compiler, args, &out);
         out
     }
 
     /// Runs the compile through ccd and bare, and asserts identical exit
     /// code, stdout, stderr and `files` (paths relative to the work dir).
     pub fn assert_same_as_bare(&self, compiler: &str, args: &[&str], files: &[&str]) -> Output {
+        self.same_as_bare(None, &self.work, compiler, args, files)
+    }
+
+    /// [`Env::assert_same_as_bare`], also checking how the daemon handled
+    /// the compile through ccd.
+    pub fn assert_same_as_bare_expect(
+        &self,
+        expect: Outcome,
+        compiler: &str,
+        args: &[&str],
+        files: &[&str],
+    ) -> Output {
+        self.same_as_bare(Some(expect), &self.work, compiler, args, files)
+    }
+
+    /// [`Env::assert_same_as_bare_expect`] with `dir` as the working
+    /// directory; `files` are relative to `dir`.
+    pub fn assert_same_as_bare_expect_in(
+        &self,
+        expect: Outcome,
+        dir: &Path,
+        compiler: &str,
+        args: &[&str],
+        files: &[&str],
+    ) -> Output {
+        self.same_as_bare(Some(expect), dir, compiler, args, files)
+    }
+
+    fn same_as_bare(
+        &self,
+        expect: Option<Outcome>,
+        dir: &Path,
+        compiler: &str,
+        args: &[&str],
+        files: &[&str],
+    ) -> Output {
         for f in files {
-            let _ = std::fs::remove_file(self.path(f));
+            let _ = std::fs::remove_file(dir.join(f));
         }
-        let ours = self.cc(compiler, args);
+        let ours = match expect {
+            Some(e) => self.cc_expect_in(e, dir, compiler, args),
+            None => self.cc_in(dir, compiler, args),
+        };
         let our_files: Vec<Option<Vec<u8>>> = files
             .iter()
-            .map(|f| std::fs::read(self.path(f)).ok())
+            .map(|f| std::fs::read(dir.join(f)).ok())
             .collect();
         for f in files {
-            let _ = std::fs::remove_file(self.path(f));
+            let _ = std::fs::remove_file(dir.join(f));
         }
-        let bare = self.bare(compiler, args);
+        let bare = self.bare_in(dir, compiler, args);
         assert_eq!(
             ours.status.code(),
             bare.status.code(),
@@ -203,7 +295,7 @@ impl Env {
             "stderr of {compiler} {args:?}"
         );
         for (f, ours) in files.iter().zip(our_files) {
-            let theirs = std::fs::read(self.path(f)).ok();
+            let theirs = std::fs::read(dir.join(f)).ok();
             assert!(
                 ours == theirs,
                 "{f} differs from the bare compiler's ({compiler} {args:?})"
@@ -221,6 +313,36 @@ impl Drop for Env {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Which of hit, miss or passthrough the counters say happened between
+/// `before` and `after`; panics unless it is `expect`.
+pub fn check_outcome(
+    expect: Outcome,
+    before: Counts,
+    after: Counts,
+    compiler: &str,
+    args: &[&str],
+    out: &Output,
+) {
+    let got = if after.hits == before.hits + 1 {
+        Outcome::Hit
+    } else if after.misses == before.misses + 1 {
+        Outcome::Miss
+    } else if after.non_cacheable == before.non_cacheable + 1 {
+        Outcome::Passthrough
+    } else {
+        panic!(
+            "{compiler} {args:?}: no counter moved: {before:?} -> {after:?}; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    assert_eq!(
+        got,
+        expect,
+        "{compiler} {args:?}: stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 pub fn stderr(o: &Output) -> String {

@@ -1,0 +1,185 @@
+//! The fast paths in front of the pipeline (seed: `try_request_cache_hit`,
+//! `try_fast_hit`). After a result was verified once, the daemon *seals* it:
+//! the file watcher vouches that none of the paths the verification looked
+//! at (source, headers, include lookups, compiler files, stored blobs) has
+//! changed since. A sealed result is then served
+//!
+//! - by request: the exact request bytes seen before, without parsing or
+//!   hashing anything;
+//! - by compile context: another request of the same context (another `-o`,
+//!   say), without hashing the source or checking the manifest.
+//!
+//! Without the watcher nothing is sealed and every request takes the full
+//! path (stat and hash), which is always correct.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use ccd_depgraph::{Conditions, ManifestEntry, StderrFor, entry_holds};
+use ccd_filestate::{Digest, Seal};
+use ccd_protocol::CompileOutput;
+
+use super::cached_hit::{self, Delivery};
+use super::context::{Context, date_tag};
+use super::request::Req;
+use crate::state::{Daemon, lock};
+
+/// Entries kept per cache before it is emptied and rebuilt on demand.
+const MAX_SEALED: usize = 200_000;
+
+pub struct Sealed {
+    seal: Seal,
+    result: Digest,
+    delivery: Arc<Delivery>,
+    date: Option<String>,
+    fixed_time: bool,
+    stderr_for: StderrFor,
+}
+
+impl Sealed {
+    fn still_valid(&self, d: &Daemon) -> bool {
+        let Some(j) = &d.journal else { return false };
+        j.holds(&self.seal)
+            && self
+                .date
+                .as_ref()
+                .is_none_or(|date| *date == date_tag(self.fixed_time))
+    }
+}
+
+/// A request seen before, byte for byte, whose inputs are untouched.
+pub fn try_request_cache_hit(d: &Daemon, req_key: &Digest) -> Option<CompileOutput> {
+    let j = d.journal.as_ref()?;
+    let sealed = lock(&d.request_cache).get(req_key).cloned()?;
+    j.sync();
+    if !sealed.still_valid(d) {
+        lock(&d.request_cache).remove(req_key);
+        return None;
+    }
+    match cached_hit::deliver_outputs(&sealed.delivery) {
+        Ok(out) => {
+            d.stats.hit(sealed.delivery.compile_ms);
+            Some(out)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "sealed hit could not be delivered");
+            lock(&d.request_cache).remove(req_key);
+            None
+        }
+    }
+}
+
+/// A compile context verified before whose inputs are untouched.
+pub fn try_fast_hit(
+    d: &Daemon,
+    ctx: &Context,
+    req: &Req,
+    req_key: &Digest,
+) -> Option<CompileOutput> {
+    d.journal.as_ref()?;
+    let sealed = lock(&d.context_cache).get(&ctx.key).cloned()?;
+    if !sealed.still_valid(d) || !sealed.stderr_for.accepts(ctx.tty) {
+        lock(&d.context_cache).remove(&ctx.key);
+        return None;
+    }
+    let delivery = cached_hit::prepare(d, ctx, req, &sealed.result).ok()?;
+    let out = cached_hit::deliver_outputs(&delivery).ok()?;
+    d.stats.hit(delivery.compile_ms);
+    let by_request = Sealed {
+        seal: sealed.seal.clone(),
+        result: sealed.result,
+        delivery: Arc::new(delivery),
+        date: sealed.date.clone(),
+        fixed_time: sealed.fixed_time,
+        stderr_for: sealed.stderr_for,
+    };
+    insert(&d.request_cache, *req_key, Arc::new(by_request));
+    Some(out)
+}
+
+/// Seals a result just served or stored, for the fast paths. Called after
+/// the client has its answer: it watches every path the result depends on,
+/// takes the journal clock, then verifies again (the first verification
+/// happened before the watches existed).
+pub fn remember(
+    d: &Daemon,
+    ctx: &Context,
+    req_key: &Digest,
+    entry: &ManifestEntry,
+    delivery: Delivery,
+) {
+    let Some(j) = &d.journal else { return };
+    let Some(compiler_files) = d.compilers.current_files(&ctx.compiler.path) else {
+        return;
+    };
+    let mut paths: Vec<Vec<u8>> = entry.inputs.iter().map(|i| i.path.clone()).collect();
+    paths.extend(entry.probes.iter().flat_map(|p| p.paths()));
+    paths.extend(
+        compiler_files
+            .iter()
+            .chain(delivery.blobs.iter())
+            .map(|p| p.as_os_str().as_bytes().to_vec()),
+    );
+    let Some(keys) = j.prepare(paths.iter().map(Vec::as_slice)) else {
+        return;
+    };
+    let clock = j.sync();
+
+    let Ok(source) = d.files.digest(&ctx.source) else {
+        return;
+    };
+    let cond = Conditions {
+        date: &ctx.date_tag,
+        stderr_tty: ctx.tty,
+    };
+    let blobs_intact = delivery.blobs.iter().all(|b| blob_unchanged(d, b));
+    if d.compilers.current_files(&ctx.compiler.path).is_none()
+        || !blobs_intact
+        || !entry_holds(
+            entry,
+            source.digest,
+            &d.files,
+            cond,
+            &mut Default::default(),
+        )
+    {
+        return;
+    }
+    let sealed = Arc::new(Sealed {
+        seal: j.seal(clock, keys),
+        result: entry.result,
+        delivery: Arc::new(delivery),
+        date: entry.date.clone(),
+        fixed_time: ctx.fixed_time,
+        stderr_for: entry.stderr_for,
+    });
+    insert(&d.context_cache, ctx.key, Arc::clone(&sealed));
+    insert(&d.request_cache, *req_key, sealed);
+}
+
+fn blob_unchanged(d: &Daemon, blob: &Path) -> bool {
+    let name = blob.file_name().map(OsStr::as_bytes).unwrap_or_default();
+    let shard = blob
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(OsStr::as_bytes)
+        .unwrap_or_default();
+    // Blobs are named by their digest (two hex digits of shard + the rest).
+    d.files
+        .digest(blob)
+        .is_ok_and(|h| h.digest.to_hex().as_bytes() == [shard, name].concat())
+}
+
+fn insert(
+    map: &std::sync::Mutex<std::collections::HashMap<Digest, Arc<Sealed>>>,
+    k: Digest,
+    v: Arc<Sealed>,
+) {
+    let mut m = lock(map);
+    if m.len() >= MAX_SEALED {
+        m.clear();
+    }
+    m.insert(k, v);
+}

@@ -1,0 +1,129 @@
+//! Diagnostics: a failing compile replays exactly what the compiler says and
+//! is never stored; warnings are replayed byte for byte on a hit.
+
+mod common;
+use common::{COMPILERS, Env, Outcome, assert_ok, stderr};
+
+/// A syntax error, three times: each time the exit code and stderr are the
+/// bare compiler's, no object appears, nothing is stored and the `errors`
+/// counter moves by one.
+#[test]
+fn failing_compile_replays_its_error_and_is_not_stored() {
+    for cc in COMPILERS {
+        let env = Env::new();
+        env.write(
+            "bad.c",
+            "int ok(void) { return 1; }\nint broken(void) { return 2 }\n",
+        );
+        let args = ["-Wall", "-c", "bad.c", "-o", "bad.o"];
+        for round in 0..3 {
+            let before = env.counts();
+            let out = env.assert_same_as_bare(cc, &args, &["bad.o"]);
+            let after = env.counts();
+            assert_ne!(out.status.code(), Some(0), "{cc} round {round}");
+            assert!(
+                stderr(&out).contains("error"),
+                "{cc} round {round}: {}",
+                stderr(&out)
+            );
+            assert!(!env.path("bad.o").exists(), "{cc} round {round}: object");
+            assert_eq!(after.hits, before.hits, "{cc} round {round}: a hit");
+            assert_eq!(
+                after.errors,
+                before.errors + 1,
+                "{cc} round {round}: errors counter"
+            );
+            let s = env.status();
+            assert_eq!(s["entries"], 0, "{cc} round {round}: stored: {s}");
+        }
+        // Fixing the source compiles and stores normally.
+        env.write(
+            "bad.c",
+            "int ok(void) { return 1; }\nint broken(void) { return 2; }\n",
+        );
+        env.assert_same_as_bare_expect(Outcome::Miss, cc, &args, &["bad.o"]);
+        env.assert_same_as_bare_expect(Outcome::Hit, cc, &args, &["bad.o"]);
+        // Breaking it again is never served the good object.
+        env.write(
+            "bad.c",
+            "int ok(void) { return 1; }\nint broken(void) { return 2 }\n",
+        );
+        let out = env.assert_same_as_bare_expect(Outcome::Miss, cc, &args, &["bad.o"]);
+        assert_ne!(out.status.code(), Some(0), "{cc}");
+    }
+}
+
+/// An error in a header: same replay, the header's path in the message.
+#[test]
+fn error_in_a_header_is_replayed() {
+    for cc in COMPILERS {
+        let env = Env::new();
+        env.write("inc/h.h", "struct s { int a }\n");
+        env.write("a.c", "#include \"h.h\"\nint f(void) { return 0; }\n");
+        let args = ["-Iinc", "-c", "a.c", "-o", "a.o"];
+        for _ in 0..3 {
+            let before = env.counts();
+            let out = env.assert_same_as_bare(cc, &args, &["a.o"]);
+            let after = env.counts();
+            assert_ne!(out.status.code(), Some(0), "{cc}");
+            assert!(stderr(&out).contains("h.h"), "{cc}: {}", stderr(&out));
+            assert_eq!(after.errors, before.errors + 1, "{cc}");
+            assert_eq!(after.hits, before.hits, "{cc}");
+        }
+    }
+}
+
+/// `-Wall` on a source with an unused variable: the warning is replayed
+/// byte-identical on a hit, every time.
+#[test]
+fn warnings_are_replayed_on_a_hit() {
+    for cc in COMPILERS {
+        let env = Env::new();
+        env.write(
+            "w.c",
+            "int f(int x) {\n  int unused_thing = x * 2;\n  return x;\n}\n",
+        );
+        let args = ["-Wall", "-c", "w.c", "-o", "w.o"];
+        let miss = env.assert_same_as_bare_expect(Outcome::Miss, cc, &args, &["w.o"]);
+        assert_ok(&miss);
+        assert!(
+            stderr(&miss).contains("unused_thing"),
+            "{cc}: expected a warning, got {:?}",
+            stderr(&miss)
+        );
+        for _ in 0..2 {
+            let hit = env.assert_same_as_bare_expect(Outcome::Hit, cc, &args, &["w.o"]);
+            assert_eq!(hit.stderr, miss.stderr, "{cc}: replayed warning");
+        }
+        // The same source without -Wall is another result: no warning.
+        let quiet = ["-c", "w.c", "-o", "w.o"];
+        let out = env.assert_same_as_bare_expect(Outcome::Miss, cc, &quiet, &["w.o"]);
+        assert!(out.stderr.is_empty(), "{cc}: {}", stderr(&out));
+        let out = env.assert_same_as_bare_expect(Outcome::Hit, cc, &quiet, &["w.o"]);
+        assert!(out.stderr.is_empty(), "{cc}: {}", stderr(&out));
+        // And -Wall again still warns.
+        let hit = env.assert_same_as_bare_expect(Outcome::Hit, cc, &args, &["w.o"]);
+        assert_eq!(hit.stderr, miss.stderr, "{cc}");
+    }
+}
+
+/// `-Werror`: the warning becomes a failing compile, replayed as such.
+#[test]
+fn werror_fails_like_the_compiler() {
+    for cc in COMPILERS {
+        let env = Env::new();
+        env.write(
+            "w.c",
+            "int f(int x) {\n  int unused_thing = x;\n  return x;\n}\n",
+        );
+        let args = ["-Wall", "-Werror", "-c", "w.c", "-o", "w.o"];
+        for _ in 0..2 {
+            let before = env.counts();
+            let out = env.assert_same_as_bare(cc, &args, &["w.o"]);
+            let after = env.counts();
+            assert_ne!(out.status.code(), Some(0), "{cc}");
+            assert_eq!(after.errors, before.errors + 1, "{cc}");
+            assert_eq!(after.hits, before.hits, "{cc}");
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! A real C project: the Lua 5.4 sources shipped in the `lua-src` crate,
+//! built with `make -j8` through ccd: objects equal a bare build's, a
+//! rebuild is all hits, and killing the daemon in the middle of a parallel
+//! build neither fails the build nor leaves a wrong result behind.
+//!
+//! The test fetches the crate itself (`cargo fetch` in a throw-away
+//! project), so it works on a fresh machine with access to crates.io.
+
+mod common;
+use common::{CCD, Env, assert_ok, require_tool, stderr};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const LUA_SRC_VERSION: &str = "=551.1.0";
+
+/// The directory holding the Lua 5.4 `.c` files of the `lua-src` crate.
+fn lua_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(find_lua_dir)
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn find_lua_dir() -> PathBuf {
+    let proj = tempfile::Builder::new()
+        .prefix("ccd-lua-fetch")
+        .tempdir()
+        .unwrap();
+    std::fs::write(
+        proj.path().join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"ccd-lua-fetch\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
+             [dependencies]\nlua-src = \"{LUA_SRC_VERSION}\"\n\n[workspace]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(proj.path().join("src")).unwrap();
+    std::fs::write(proj.path().join("src/lib.rs"), "").unwrap();
+
+    // Fetch (downloads the crate on a fresh machine), then ask where it is.
+    let fetch = cargo()
+        .arg("fetch")
+        .current_dir(proj.path())
+        .output()
+        .unwrap();
+    let offline = !fetch.status.success();
+    let mut meta = cargo();
+    meta.args(["metadata", "--format-version", "1"]);
+    if offline {
+        // No network, but the crate may be in the local registry already.
+        meta.arg("--offline");
+    }
+    let out = meta.current_dir(proj.path()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "cannot fetch lua-src {LUA_SRC_VERSION}: {}\n{}",
+        stderr(&fetch),
+        stderr(&out)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let manifest = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "lua-src")
+        .and_then(|p| p["manifest_path"].as_str())
+        .expect("lua-src in cargo metadata");
+    let root = Path::new(manifest).parent().unwrap();
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("lua-5.4"))
+        })
+        .collect();
+    candidates.sort();
+    let dir = candidates
+        .pop()
+        .unwrap_or_else(|| panic!("no lua-5.4.* in {}", root.display()));
+    // Upstream tarballs keep the sources in src/; lua-src has them at the top.
+    for d in [dir.join("src"), dir.clone()] {
+        if d.join("lapi.c").is_file() {
+            return d;
+        }
+    }
+    panic!("no lapi.c under {}", dir.display());
+}
+
+/// The object names of the library: every `.c` but the two programs.
+fn lua_objects() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(lua_dir())
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            let stem = name.strip_suffix(".c")?;
+            (stem != "lua" && stem != "luac").then(|| format!("{stem}.o"))
+        })
+        .collect();
+    v.sort();
+    assert!(v.len() >= 25, "too few Lua sources: {v:?}");
+    v
+}
+
+/// A build directory with a Makefile compiling every library source.
+fn make_project(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let objs = lua_objects().join(" ");
+    let makefile = format!(
+        "SRCDIR := {src}\nOBJS := {objs}\n\n\
+         all: $(OBJS)\n\n\
+         %.o: $(SRCDIR)/%.c\n\t$(CC) -O2 -c $< -o $@\n\n\
+         clean:\n\trm -f $(OBJS)\n\n.PHONY: all clean\n",
+        src = lua_dir().display(),
+    );
+    std::fs::write(dir.join("Makefile"), makefile).unwrap();
+}
+
+fn make_cmd(dir: &Path, cc_var: &str, env: Option<&Env>) -> Command {
+    let mut c = Command::new("make");
+    c.args(["-j8", &format!("CC={cc_var}")]).current_dir(dir);
+    if let Some(env) = env {
+        c.env("CCD_DIR", &env.cache)
+            .env("CCD_IDLE_TIMEOUT", "120")
+            .env_remove("CCD_DISABLE");
+    }
+    c
+}
+
+fn make(dir: &Path, cc_var: &str, env: Option<&Env>) -> Output {
+    make_cmd(dir, cc_var, env).output().unwrap()
+}
+
+fn clean(dir: &Path) {
+    assert_ok(
+        &Command::new("make")
+            .arg("clean")
+            .current_dir(dir)
+            .output()
+            .unwrap(),
+    );
+}
+
+fn objects_in(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    lua_objects()
+        .into_iter()
+        .map(|o| {
+            let bytes = std::fs::read(dir.join(&o)).unwrap_or_else(|e| panic!("{o}: {e}"));
+            (o, bytes)
+        })
+        .collect()
+}
+
+/// The objects of a bare `make CC=<cc>` build, built once per compiler.
+fn bare_objects(cc: &str) -> &'static BTreeMap<String, Vec<u8>> {
+    static GCC: OnceLock<BTreeMap<String, Vec<u8>>> = OnceLock::new();
+    static CLANG: OnceLock<BTreeMap<String, Vec<u8>>> = OnceLock::new();
+    let cell = match cc {
+        "gcc" => &GCC,
+        "clang" => &CLANG,
+        other => panic!("no bare build for {other}"),
+    };
+    cell.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("ccd-lua-bare")
+            .tempdir()
+            .unwrap();
+        make_project(dir.path());
+        let out = make(dir.path(), cc, None);
+        assert!(out.status.success(), "bare {cc} build: {}", stderr(&out));
+        objects_in(dir.path())
+    })
+}
+
+fn assert_objects_equal_bare(dir: &Path, cc: &str, what: &str) {
+    let ours = objects_in(dir);
+    let bare = bare_objects(cc);
+    let differing: Vec<&String> = ours
+        .iter()
+        .filter(|(name, bytes)| bare.get(*name) != Some(*bytes))
+        .map(|(name, _)| name)
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "{what}: objects differing from the bare {cc} build: {differing:?}"
+    );
+}
+
+/// Nothing but the Makefile and the objects in a build directory (no
+/// temporary files of ccd's).
+fn assert_no_stray_files(dir: &Path, what: &str) {
+    let mut expected = lua_objects();
+    expected.push("Makefile".into());
+    let stray: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !expected.contains(n))
+        .collect();
+    assert!(stray.is_empty(), "{what}: files left behind: {stray:?}");
+}
+
+fn require_tools() {
+    require_tool("make");
+    require_tool("gcc");
+    require_tool("clang");
+}
+
+/// `make -j8 CC="ccd <cc>"` twice with a clean in between: the first build
+/// is all misses, the second all hits, and every object equals the bare
+/// build's both times.
+#[test]
+fn lua_build_twice_is_all_hits_and_equals_bare() {
+    require_tools();
+    for cc in common::COMPILERS {
+        let env = Env::new();
+        let n = lua_objects().len() as u64;
+        let dir = env.path("lua");
+        make_project(&dir);
+        let cc_var = format!("{CCD} {cc}");
+
+        let first = make(&dir, &cc_var, Some(&env));
+        assert!(
+            first.status.success(),
+            "{cc} first build: {}",
+            stderr(&first)
+        );
+        let c1 = env.counts();
+        assert_eq!(c1.misses, n, "{cc} first build: {c1:?}");
+        assert_eq!(c1.hits, 0, "{cc} first build: {c1:?}");
+        assert_eq!(c1.non_cacheable, 0, "{cc} first build: {c1:?}");
+        assert_eq!(c1.errors, 0, "{cc} first build: {c1:?}");
+        let s = env.status();
+        assert_eq!(s["entries"], n, "{cc}: every object stored: {s}");
+        assert_objects_equal_bare(&dir, cc, "first build");
+
+        clean(&dir);
+        let second = make(&dir, &cc_var, Some(&env));
+        assert!(
+            second.status.success(),
+            "{cc} second build: {}",
+            stderr(&second)
+        );
+        let c2 = env.counts();
+        assert_eq!(c2.hits, c1.hits + n, "{cc} second build: {c1:?} -> {c2:?}");
+        assert_eq!(c2.misses, c1.misses, "{cc} second build: {c1:?} -> {c2:?}");
+        assert_objects_equal_bare(&dir, cc, "second build");
+        assert_no_stray_files(&dir, "second build");
+    }
+}
+
+fn process_is_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // A zombie waiting for a reaper is dead too.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// Starts `make` and, once the first object exists (compiles are in
+/// flight), kills the daemon with SIGKILL. Returns make's output.
+fn build_killing_daemon(env: &Env, dir: &Path, cc_var: &str, what: &str) -> Output {
+    let pid = env.daemon_pid();
+    let mut child: Child = make_cmd(dir, cc_var, Some(env))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let objs = lua_objects();
+    let start = Instant::now();
+    loop {
+        if objs.iter().any(|o| dir.join(o).exists()) {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{what}: make ended before any object appeared"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{what}: no object after 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let killed = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "{what}: kill {pid}");
+    let still_building = child.try_wait().unwrap().is_none();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        still_building,
+        "{what}: the build finished before the daemon was killed"
+    );
+    let t = Instant::now();
+    while !process_is_gone(pid) {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{what}: daemon {pid} survived SIGKILL"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    out
+}
+
+/// The daemon is killed (SIGKILL) while `make -j8` runs: the build
+/// succeeds with the bare objects; the next build (daemon restarted) has no
+/// wrong hit and a later one is all hits. Then the same during a warm
+/// (all-hit) build.
+#[test]
+fn daemon_killed_during_parallel_build() {
+    require_tools();
+    let cc = "gcc";
+    let env = Env::new();
+    let n = lua_objects().len() as u64;
+    let dir = env.path("lua");
+    make_project(&dir);
+    let cc_var = format!("{CCD} {cc}");
+    let first_pid = env.daemon_pid();
+
+    // Cold build, daemon killed in the middle.
+    let out = build_killing_daemon(&env, &dir, &cc_var, "cold build");
+    assert!(out.status.success(), "cold build failed: {}", stderr(&out));
+    assert_objects_equal_bare(&dir, cc, "cold build with the daemon killed");
+    assert_no_stray_files(&dir, "cold build with the daemon killed");
+
+    // Next build: a daemon is back, every object is still right.
+    clean(&dir);
+    let before = env.counts();
+    let next_pid = env.daemon_pid();
+    assert_ne!(next_pid, first_pid, "the killed daemon is still answering");
+    let out = make(&dir, &cc_var, Some(&env));
+    assert!(
+        out.status.success(),
+        "build after the kill: {}",
+        stderr(&out)
+    );
+    assert_objects_equal_bare(&dir, cc, "build after the kill");
+    let after = env.counts();
+    assert_eq!(
+        (after.hits + after.misses) - (before.hits + before.misses),
+        n,
+        "every compile went through the restarted daemon: {before:?} -> {after:?}"
+    );
+    assert_eq!(after.non_cacheable, before.non_cacheable);
+
+    // Everything is stored now: all hits, still right.
+    clean(&dir);
+    let before = env.counts();
+    let out = make(&dir, &cc_var, Some(&env));
+    assert!(out.status.success(), "warm build: {}", stderr(&out));
+    let after = env.counts();
+    assert_eq!(
+        after.hits - before.hits,
+        n,
+        "warm build: {before:?} -> {after:?}"
+    );
+    assert_objects_equal_bare(&dir, cc, "warm build");
+
+    // Killed again, this time while it serves hits.
+    clean(&dir);
+    let out = build_killing_daemon(&env, &dir, &cc_var, "warm build");
+    assert!(
+        out.status.success(),
+        "warm build with a kill: {}",
+        stderr(&out)
+    );
+    assert_objects_equal_bare(&dir, cc, "warm build with the daemon killed");
+    assert_no_stray_files(&dir, "warm build with the daemon killed");
+    clean(&dir);
+    let out = make(&dir, &cc_var, Some(&env));
+    assert!(out.status.success(), "final build: {}", stderr(&out));
+    assert_objects_equal_bare(&dir, cc, "final build");
+}
