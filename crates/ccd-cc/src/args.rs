@@ -143,9 +143,20 @@ const XCLANG_REFUSED: &[&str] = &[
     "-fmodule",
 ];
 
-/// Classifies `args` (the arguments after the compiler name).
+/// Classifies `args` (the arguments after the compiler name) for a C
+/// driver (gcc, clang, cc).
 pub fn parse<A: AsRef<[u8]>>(args: &[A]) -> Parsed {
-    match Parser::default().run(args) {
+    parse_for(args, false)
+}
+
+/// Classifies `args` for a C driver or, with `cxx_driver`, a C++ driver
+/// (g++, clang++, c++), which compiles `.c` files as C++.
+pub fn parse_for<A: AsRef<[u8]>>(args: &[A], cxx_driver: bool) -> Parsed {
+    let parser = Parser {
+        cxx_driver,
+        ..Parser::default()
+    };
+    match parser.run(args) {
         Ok(inv) => Parsed::Cacheable(Box::new(inv)),
         Err(reason) => Parsed::NonCacheable(reason),
     }
@@ -153,6 +164,7 @@ pub fn parse<A: AsRef<[u8]>>(args: &[A]) -> Parsed {
 
 #[derive(Default)]
 struct Parser {
+    cxx_driver: bool,
     compile_only: bool,
     assembly: bool,
     preprocess: bool,
@@ -274,7 +286,9 @@ impl Parser {
     }
 
     fn input(&mut self, arg: &[u8]) {
-        let lang = self.lang_override.or_else(|| Language::from_extension(arg));
+        let lang = self
+            .lang_override
+            .or_else(|| Language::from_extension_for(arg, self.cxx_driver));
         match lang {
             Some(l) => self.sources.push((arg.to_vec(), Some(l))),
             None if has_linker_input_suffix(arg) => self.linker_inputs += 1,
@@ -645,6 +659,20 @@ mod tests {
             NonCacheable::UnsupportedOption(_)
         ));
         assert_eq!(reason("-c a.c -fsyntax-only"), NonCacheable::NoObjectOutput);
+    }
+
+    #[test]
+    fn cxx_driver_compiles_c_as_cxx() {
+        let v = ["-c", "a.c"];
+        let Parsed::Cacheable(i) = parse_for(&v, true) else {
+            panic!()
+        };
+        assert_eq!(i.language, Language::Cxx);
+        let v = ["-x", "c", "-c", "a.c"];
+        let Parsed::Cacheable(i) = parse_for(&v, true) else {
+            panic!()
+        };
+        assert_eq!(i.language, Language::C);
     }
 
     #[test]

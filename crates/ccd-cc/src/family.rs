@@ -29,6 +29,12 @@ impl Family {
         Family::from_name(file_name).is_some() || matches!(file_name, b"cc" | b"c++" | b"CC")
     }
 
+    /// Whether a driver of this name compiles C sources as C++ (`g++`,
+    /// `clang++-14`, `c++`, `x86_64-linux-gnu-g++-12`).
+    pub fn is_cxx_driver_name(file_name: &[u8]) -> bool {
+        memchr::memmem::find(file_name, b"++").is_some()
+    }
+
     /// Decides the family from `-E -dM` output of an empty translation unit.
     pub fn from_predefined_macros(macros: &[u8]) -> Option<Family> {
         let has = |needle: &[u8]| memchr::memmem::find(macros, needle).is_some();
@@ -64,6 +70,8 @@ mod tests {
         assert_eq!(Family::from_name(b"cc"), None);
         assert!(Family::is_known_driver_name(b"cc"));
         assert!(!Family::is_known_driver_name(b"ld"));
+        assert!(Family::is_cxx_driver_name(b"clang++-14"));
+        assert!(!Family::is_cxx_driver_name(b"gcc"));
     }
 
     #[test]

@@ -43,6 +43,18 @@ impl Language {
         })
     }
 
+    /// The language of `path` for a C++ driver (g++, clang++, c++), which
+    /// compiles `.c`, `.i` and `.h` files as C++.
+    pub fn from_extension_for(path: &[u8], cxx_driver: bool) -> Option<Language> {
+        let lang = Language::from_extension(path)?;
+        Some(match (cxx_driver, lang) {
+            (true, Language::C) => Language::Cxx,
+            (true, Language::CPreprocessed) => Language::CxxPreprocessed,
+            (true, Language::CHeader) => Language::CxxHeader,
+            (_, l) => l,
+        })
+    }
+
     /// The language named by `-x NAME`; `Ok(None)` for `-x none`.
     pub fn from_x_option(name: &[u8]) -> Result<Option<Language>, UnknownLanguage> {
         Ok(Some(match name {
@@ -96,6 +108,14 @@ mod tests {
         assert_eq!(Language::from_extension(b"a.S"), Some(Language::AsmCpp));
         assert_eq!(Language::from_extension(b"a.o"), None);
         assert_eq!(Language::from_extension(b"dir.c/a"), None);
+        assert_eq!(
+            Language::from_extension_for(b"a.c", true),
+            Some(Language::Cxx)
+        );
+        assert_eq!(
+            Language::from_extension_for(b"a.s", true),
+            Some(Language::Asm)
+        );
         assert_eq!(Language::from_x_option(b"c++"), Ok(Some(Language::Cxx)));
         assert_eq!(Language::from_x_option(b"none"), Ok(None));
         assert!(Language::from_x_option(b"fortran").is_err());

@@ -12,7 +12,7 @@ pub mod scan;
 pub mod search_path;
 pub mod system_dirs;
 
-pub use args::{dependency_pass_args, parse};
+pub use args::{dependency_pass_args, parse, parse_for};
 pub use family::Family;
 pub use invocation::{DepKind, DepOptions, DepTarget, Invocation, Mode, NonCacheable, Parsed};
 pub use language::Language;

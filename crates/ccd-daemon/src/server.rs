@@ -25,9 +25,10 @@ pub enum Outcome {
 }
 
 /// Runs the daemon for the cache directory named by the environment until
-/// it is idle for `config.idle_timeout` or asked to stop.
-pub fn run(config: DaemonConfig) -> anyhow::Result<Outcome> {
+/// it is idle for its idle timeout or asked to stop.
+pub fn run() -> anyhow::Result<Outcome> {
     let loc = Location::from_env()?;
+    let config = DaemonConfig::load(&loc.cache_dir);
     ensure_private_dir(&loc.socket_dir)
         .with_context(|| format!("socket directory {}", loc.socket_dir.display()))?;
     let store = Store::open(&loc.cache_dir)
@@ -43,6 +44,9 @@ pub fn run(config: DaemonConfig) -> anyhow::Result<Outcome> {
         return Ok(Outcome::AlreadyRunning);
     }
     init_logging(&loc.cache_dir, &config);
+    for w in &config.warnings {
+        tracing::warn!("configuration: {w}");
+    }
     // Outputs are created with the client's exact permission bits.
     // SAFETY: umask cannot fail. SIGPIPE: a client that hangs up must not
     // kill the daemon.
@@ -59,17 +63,18 @@ pub fn run(config: DaemonConfig) -> anyhow::Result<Outcome> {
     let socket_ino = fs::metadata(&loc.socket)?.ino();
     tracing::info!(pid = std::process::id(), socket = %loc.socket.display(), "daemon started");
 
-    let journal = if config.watch {
+    let journal = if config.watch.value {
         ccd_filestate::Journal::new()
             .map_err(|e| tracing::warn!(error = %e, "file watcher unavailable; verifying by stat"))
             .ok()
     } else {
         None
     };
-    let daemon = Arc::new(Daemon::new(loc, store, journal));
+    let daemon = Arc::new(Daemon::new(loc, store, journal, config.max_size.value));
     {
         let daemon = Arc::clone(&daemon);
-        std::thread::spawn(move || idle_watch(&daemon, config.idle_timeout, socket_ino));
+        let idle = config.idle();
+        std::thread::spawn(move || idle_watch(&daemon, idle, socket_ino));
     }
     let pool = Arc::new(Pool {
         listener,
@@ -150,10 +155,12 @@ pub fn exit_now(d: &Daemon) -> ! {
     std::process::exit(0)
 }
 
+/// Housekeeping and the idle timer.
 fn idle_watch(d: &Daemon, idle: Duration, socket_ino: u64) {
-    let tick = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(5));
+    let tick = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
     loop {
         std::thread::sleep(tick);
+        d.maintain();
         // Another daemon replaced our socket (ours was deleted): leave.
         if fs::metadata(&d.location.socket).map(|m| m.ino()).ok() != Some(socket_ino) {
             tracing::info!("socket gone or replaced; exiting");
@@ -199,16 +206,11 @@ fn peer_uid(stream: &UnixStream) -> Option<u32> {
 }
 
 fn init_logging(cache_dir: &Path, config: &DaemonConfig) {
-    let level = match config
-        .log
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("trace") => tracing::Level::TRACE,
-        Some("debug") => tracing::Level::DEBUG,
-        Some("info") => tracing::Level::INFO,
-        Some("error") => tracing::Level::ERROR,
+    let level = match config.log.value.as_str() {
+        "trace" => tracing::Level::TRACE,
+        "debug" => tracing::Level::DEBUG,
+        "info" => tracing::Level::INFO,
+        "error" => tracing::Level::ERROR,
         _ => tracing::Level::WARN,
     };
     let file = File::options()

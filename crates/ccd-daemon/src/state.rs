@@ -36,6 +36,11 @@ pub struct Daemon {
     pub request_cache: Mutex<HashMap<Digest, Arc<Sealed>>>,
     pub context_cache: Mutex<HashMap<Digest, Arc<Sealed>>>,
     pub started: Instant,
+    /// Size limit of the cache in bytes.
+    pub max_size: u64,
+    /// Result and manifest records that served hits since the last
+    /// maintenance tick; their mtimes order eviction.
+    pub used: Mutex<Vec<PathBuf>>,
     /// Requests being served now; the idle timer waits for zero.
     pub active: AtomicUsize,
     /// Milliseconds since `started` at the end of the last request.
@@ -44,8 +49,15 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    pub fn new(location: Location, store: Store, journal: Option<Journal>) -> Daemon {
+    pub fn new(
+        location: Location,
+        store: Store,
+        journal: Option<Journal>,
+        max_size: u64,
+    ) -> Daemon {
         Daemon {
+            max_size,
+            used: Mutex::new(Vec::new()),
             journal,
             request_cache: Mutex::new(HashMap::new()),
             context_cache: Mutex::new(HashMap::new()),
@@ -95,10 +107,11 @@ impl Daemon {
             None => self.store.get_manifest(key).unwrap_or_default(),
         };
         edit(&mut m);
-        let m = Arc::new(m);
-        map.insert(*key, Arc::clone(&m));
-        drop(map);
-        self.store.put_manifest(key, &m)
+        // Written under the lock, so concurrent updates reach the disk in
+        // the order they were made.
+        self.store.put_manifest(key, &m)?;
+        map.insert(*key, Arc::new(m));
+        Ok(())
     }
 
     pub fn scan(&self, digest: &Digest) -> Option<Arc<ScanResult>> {
@@ -141,6 +154,29 @@ impl Daemon {
             time_saved_ms: get(&s.saved_ms),
             entries: usage.entries,
             size_bytes: usage.size_bytes,
+            max_size_bytes: self.max_size,
+        }
+    }
+
+    /// Notes that a result (and its context's manifest) served a hit.
+    pub fn note_used(&self, result: &Digest, context: Option<&Digest>) {
+        let mut used = lock(&self.used);
+        used.push(self.store.result_path(result));
+        if let Some(c) = context {
+            used.push(self.store.manifest_path(c));
+        }
+    }
+
+    /// Periodic housekeeping: record last uses, evict if over the limit.
+    pub fn maintain(&self) {
+        let used = std::mem::take(&mut *lock(&self.used));
+        if !used.is_empty() {
+            ccd_store::touch_used(&used);
+        }
+        if self.store.usage().size_bytes > self.max_size {
+            let r = ccd_store::evict(&self.store, self.max_size);
+            lock(&self.manifests).clear();
+            tracing::info!(?r, "evicted least recently used results");
         }
     }
 

@@ -95,4 +95,5 @@ pub struct StatusReport {
     pub time_saved_ms: u64,
     pub entries: u64,
     pub size_bytes: u64,
+    pub max_size_bytes: u64,
 }

@@ -14,12 +14,14 @@
 //! file is a miss, never a wrong hit.
 
 mod deliver;
+mod evict;
 mod layout;
 mod record;
 mod result;
 mod store;
 
 pub use deliver::{DeliverError, Delivery, deliver};
+pub use evict::{EvictReport, evict, touch_used};
 pub use layout::Layout;
 pub use record::{RecordError, decode_record, encode_record};
 pub use result::{StoredDepfile, StoredOutput, StoredResult};

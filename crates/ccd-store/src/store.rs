@@ -189,6 +189,49 @@ impl Store {
         Ok(())
     }
 
+    /// The blob files a stored result record refers to (empty if the record
+    /// is unreadable).
+    pub fn result_blob_paths(&self, record: &Path) -> Vec<PathBuf> {
+        let Ok(bytes) = fs::read(record) else {
+            return Vec::new();
+        };
+        match decode_record::<StoredResult>(KIND_RESULT, &bytes) {
+            Ok(r) => r
+                .outputs
+                .iter()
+                .map(|o| self.layout.blob(&o.blob))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Bytes of the blobs a result record refers to.
+    pub fn result_blob_bytes(&self, record: &Path) -> u64 {
+        let Ok(bytes) = fs::read(record) else {
+            return 0;
+        };
+        decode_record::<StoredResult>(KIND_RESULT, &bytes)
+            .map(|r| r.outputs.iter().map(|o| o.size).sum())
+            .unwrap_or(0)
+    }
+
+    /// Replaces the usage counters (after eviction measured the cache).
+    pub fn set_usage(&self, entries: u64, size_bytes: u64) {
+        *self.lock_usage() = Usage {
+            entries,
+            size_bytes,
+        };
+    }
+
+    /// The record file of result `key` (for last-use bookkeeping).
+    pub fn result_path(&self, key: &Digest) -> PathBuf {
+        self.layout.result(key)
+    }
+
+    pub fn manifest_path(&self, key: &Digest) -> PathBuf {
+        self.layout.manifest(key)
+    }
+
     fn put_record<T: Serialize>(
         &self,
         path: &Path,

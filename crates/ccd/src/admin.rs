@@ -37,6 +37,8 @@ enum Command {
     /// Reset the statistics.
     #[command(alias = "zero")]
     ZeroStats,
+    /// Show the effective settings and where each comes from.
+    Config,
     /// Run the daemon in the foreground (compiles start it on demand).
     Daemon,
 }
@@ -47,6 +49,7 @@ const WORDS: &[&str] = &[
     "status",
     "clear",
     "zero-stats",
+    "config",
     "zero",
     "daemon",
     "help",
@@ -74,7 +77,7 @@ pub fn main(argv0: OsString, rest: Vec<OsString>) -> i32 {
 fn run(cmd: Command) -> anyhow::Result<i32> {
     match cmd {
         Command::Daemon => {
-            return match ccd_daemon::run(ccd_daemon::DaemonConfig::from_env()) {
+            return match ccd_daemon::run() {
                 Ok(_) => Ok(0),
                 Err(e) => {
                     eprintln!("ccd daemon: {e:#}");
@@ -82,6 +85,7 @@ fn run(cmd: Command) -> anyhow::Result<i32> {
                 }
             };
         }
+        Command::Config => print!("{}", config_text()?),
         Command::Start => {
             let s = status(true)?;
             println!("ccd daemon running (pid {}) for {}", s.pid, s.cache_dir);
@@ -111,6 +115,41 @@ fn run(cmd: Command) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+fn config_text() -> anyhow::Result<String> {
+    use std::fmt::Write;
+    let loc = ccd_protocol::Location::from_env()?;
+    let c = ccd_daemon::DaemonConfig::load(&loc.cache_dir);
+    let mut o = String::new();
+    let _ = writeln!(o, "{:<14} {:<12} {}", "setting", "value", "from");
+    let dir_source = if std::env::var_os("CCD_DIR").is_some() {
+        "environment CCD_DIR"
+    } else {
+        "default"
+    };
+    let _ = writeln!(
+        o,
+        "{:<14} {:<12} {}",
+        "dir",
+        loc.cache_dir.display(),
+        dir_source
+    );
+    for (name, value, source) in c.describe() {
+        let _ = writeln!(o, "{name:<14} {value:<12} {source}");
+    }
+    let _ = writeln!(
+        o,
+        "\nconfig files (later ones win; CCD_* environment variables win over both):"
+    );
+    for f in ccd_daemon::config::config_files(&loc.cache_dir) {
+        let state = if f.exists() { "" } else { " (absent)" };
+        let _ = writeln!(o, "  {}{state}", f.display());
+    }
+    for w in &c.warnings {
+        let _ = writeln!(o, "warning: {w}");
+    }
+    Ok(o)
 }
 
 fn request(req: Request) -> anyhow::Result<Option<Response>> {
@@ -156,6 +195,7 @@ fn status_json(s: &StatusReport) -> String {
         "time_saved_ms": s.time_saved_ms,
         "entries": s.entries,
         "size_bytes": s.size_bytes,
+        "max_size_bytes": s.max_size_bytes,
     })
     .to_string()
 }
@@ -199,21 +239,12 @@ fn status_text(s: &StatusReport) -> String {
         s.time_saved_ms as f64 / 1000.0
     );
     let _ = writeln!(o, "entries               {}", s.entries);
-    let _ = writeln!(o, "size                  {}", human_size(s.size_bytes));
+    let _ = writeln!(
+        o,
+        "size                  {} of {} ({:.0}%)",
+        ccd_daemon::config::format_size(s.size_bytes),
+        ccd_daemon::config::format_size(s.max_size_bytes),
+        100.0 * s.size_bytes as f64 / s.max_size_bytes.max(1) as f64
+    );
     o
-}
-
-fn human_size(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
 }

@@ -132,3 +132,29 @@ fn no_private_flags_reach_the_object() {
         }
     }
 }
+
+#[test]
+fn same_size_edit_with_restored_mtime_misses() {
+    // Two edits within one filesystem clock tick leave the same mtime; an
+    // editor or tool may even put the old mtime back. Neither the watcher
+    // (it sees the write) nor the stat path (the ctime moved) may be fooled.
+    for cc in COMPILERS {
+        let env = Env::new();
+        project(&env);
+        let args = ["-Iinc", "-c", "src/a.c", "-o", "a.o"];
+        env.cc_expect(Outcome::Miss, cc, &args);
+        env.cc_expect(Outcome::Hit, cc, &args);
+        env.cc_expect(Outcome::Hit, cc, &args);
+        let h = env.path("inc/x.h");
+        let mtime = std::fs::metadata(&h).unwrap().modified().unwrap();
+        std::fs::write(&h, "#define X 7\n").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&h)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        env.cc_expect(Outcome::Miss, cc, &args);
+        env.assert_same_as_bare(cc, &args, &["a.o"]);
+    }
+}

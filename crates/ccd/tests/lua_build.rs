@@ -288,11 +288,7 @@ fn build_killing_daemon(env: &Env, dir: &Path, cc_var: &str, what: &str) -> Outp
         );
         std::thread::sleep(Duration::from_millis(2));
     }
-    let killed = Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success(), "{what}: kill {pid}");
+    signal(pid, "KILL");
     let still_building = child.try_wait().unwrap().is_none();
     let out = child.wait_with_output().unwrap();
     assert!(
@@ -310,10 +306,54 @@ fn build_killing_daemon(env: &Env, dir: &Path, cc_var: &str, what: &str) -> Outp
     out
 }
 
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "kill -{sig} {pid}");
+}
+
+/// Stops the daemon, starts `make`, lets its first compiles connect and
+/// wait, then kills the daemon. The waiting compiles must not hang (the
+/// client's lookup timeout is 20 s) and the build must succeed.
+fn build_killing_stopped_daemon(env: &Env, dir: &Path, cc_var: &str) -> Output {
+    let pid = env.daemon_pid();
+    signal(pid, "STOP");
+    let child = make_cmd(dir, cc_var, Some(env))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let waiting = !lua_objects().iter().any(|o| dir.join(o).exists());
+    signal(pid, "KILL");
+    let killed_at = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        waiting,
+        "objects appeared while the daemon was stopped: compiles did not wait for it"
+    );
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(15),
+        "the build took {:?} after the daemon died",
+        killed_at.elapsed()
+    );
+    let t = Instant::now();
+    while !process_is_gone(pid) {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "daemon {pid} survived SIGKILL"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    out
+}
+
 /// The daemon is killed (SIGKILL) while `make -j8` runs: the build
 /// succeeds with the bare objects; the next build (daemon restarted) has no
-/// wrong hit and a later one is all hits. Then the same during a warm
-/// (all-hit) build.
+/// wrong hit and a later one is all hits. Then killed with hit requests in
+/// flight.
 #[test]
 fn daemon_killed_during_parallel_build() {
     require_tools();
@@ -364,9 +404,11 @@ fn daemon_killed_during_parallel_build() {
     );
     assert_objects_equal_bare(&dir, cc, "warm build");
 
-    // Killed again, this time while it serves hits.
+    // Killed again, this time with hit requests waiting: the daemon is
+    // stopped (SIGSTOP) so the build's first compiles connect and wait for
+    // an answer, then it is killed.
     clean(&dir);
-    let out = build_killing_daemon(&env, &dir, &cc_var, "warm build");
+    let out = build_killing_stopped_daemon(&env, &dir, &cc_var);
     assert!(
         out.status.success(),
         "warm build with a kill: {}",

@@ -1,5 +1,7 @@
 //! Phase: classify the invocation: cacheable, or passed through with a reason.
 
+use std::os::unix::ffi::OsStrExt;
+
 use ccd_cc::{Invocation, NonCacheable, Parsed};
 
 use super::request::Req;
@@ -11,7 +13,12 @@ pub fn classify(req: &Req) -> Result<Invocation, NonCacheable> {
             return Err(NonCacheable::UnsupportedOption(var.into()));
         }
     }
-    match ccd_cc::parse(&req.args) {
+    let name = req
+        .compiler
+        .file_name()
+        .map(|n| n.as_bytes())
+        .unwrap_or_default();
+    match ccd_cc::parse_for(&req.args, ccd_cc::Family::is_cxx_driver_name(name)) {
         Parsed::Cacheable(inv) => Ok(*inv),
         Parsed::NonCacheable(reason) => Err(reason),
     }

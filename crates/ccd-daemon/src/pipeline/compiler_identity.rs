@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +21,9 @@ pub struct Compiler {
     pub path: PathBuf,
     pub family: Family,
     pub digest: Digest,
+    /// `__DATE__`/`__TIME__` follow SOURCE_DATE_EPOCH (gcc does; clang
+    /// before 16 does not).
+    pub honors_source_date_epoch: bool,
 }
 
 /// The files a compiler's identity was computed from, with their stamps.
@@ -73,6 +77,10 @@ fn probe(req: &Req, path: &Path) -> Result<(Stamps, Compiler), IdentifyError> {
 
     let mut h = blake3::Hasher::new();
     h.update(b"ccd-compiler-v1\0");
+    // The name selects the driver's mode (clang++ is clang in C++ mode;
+    // a target-prefixed name selects the target).
+    h.update(path.file_name().map(|n| n.as_bytes()).unwrap_or_default());
+    h.update(b"\0");
     h.update(&std::fs::read(path).map_err(unreadable)?);
     h.update(&(macros.len() as u64).to_le_bytes());
     h.update(&macros);
@@ -109,8 +117,35 @@ fn probe(req: &Req, path: &Path) -> Result<(Stamps, Compiler), IdentifyError> {
         path: path.to_path_buf(),
         family,
         digest: Digest(*h.finalize().as_bytes()),
+        honors_source_date_epoch: honors_source_date_epoch(req, path),
     };
     Ok((stamps, compiler))
+}
+
+/// Preprocesses `__DATE__ __TIME__` with SOURCE_DATE_EPOCH=0.
+fn honors_source_date_epoch(req: &Req, path: &Path) -> bool {
+    use std::io::Write;
+    use std::process::Stdio;
+    let child = req
+        .command(path)
+        .args(["-E", "-P", "-x", "c", "-"])
+        .env("SOURCE_DATE_EPOCH", "0")
+        .env("LC_ALL", "C")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else { return false };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(b"__DATE__ __TIME__\n");
+    }
+    child
+        .wait_with_output()
+        .is_ok_and(|o| memchr_find(&o.stdout, b"\"Jan  1 1970\" \"00:00:00\""))
+}
+
+fn memchr_find(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 fn run_stdout(req: &Req, path: &Path, args: &[&str]) -> Option<Vec<u8>> {

@@ -74,7 +74,7 @@ pub fn build(compiler: Arc<Compiler>, inv: Invocation, req: &Req) -> Context {
     for target in depfile::targets_for(compiler.family, &inv) {
         t.field(&target);
     }
-    let fixed_time = req.env("SOURCE_DATE_EPOCH").is_some();
+    let fixed_time = req.env("SOURCE_DATE_EPOCH").is_some() && compiler.honors_source_date_epoch;
     Context {
         key,
         source: req.abs(&inv.source),

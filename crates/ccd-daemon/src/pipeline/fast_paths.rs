@@ -32,6 +32,7 @@ const MAX_SEALED: usize = 200_000;
 pub struct Sealed {
     seal: Seal,
     result: Digest,
+    context: Digest,
     delivery: Arc<Delivery>,
     date: Option<String>,
     fixed_time: bool,
@@ -61,6 +62,7 @@ pub fn try_request_cache_hit(d: &Daemon, req_key: &Digest) -> Option<CompileOutp
     match cached_hit::deliver_outputs(&sealed.delivery) {
         Ok(out) => {
             d.stats.hit(sealed.delivery.compile_ms);
+            d.note_used(&sealed.result, Some(&sealed.context));
             Some(out)
         }
         Err(e) => {
@@ -87,9 +89,11 @@ pub fn try_fast_hit(
     let delivery = cached_hit::prepare(d, ctx, req, &sealed.result).ok()?;
     let out = cached_hit::deliver_outputs(&delivery).ok()?;
     d.stats.hit(delivery.compile_ms);
+    d.note_used(&sealed.result, Some(&ctx.key));
     let by_request = Sealed {
         seal: sealed.seal.clone(),
         result: sealed.result,
+        context: ctx.key,
         delivery: Arc::new(delivery),
         date: sealed.date.clone(),
         fixed_time: sealed.fixed_time,
@@ -150,6 +154,7 @@ pub fn remember(
     let sealed = Arc::new(Sealed {
         seal: j.seal(clock, keys),
         result: entry.result,
+        context: ctx.key,
         delivery: Arc::new(delivery),
         date: entry.date.clone(),
         fixed_time: ctx.fixed_time,

@@ -90,6 +90,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
         match served {
             Ok((out, delivery)) => {
                 d.stats.hit(delivery.compile_ms);
+                d.note_used(&result, Some(&ctx.key));
                 let _ = ch.send(&Response::Hit(out));
                 // The client has its answer; now seal it for next time.
                 if index > 0 {

@@ -140,6 +140,11 @@ impl Env {
             .env("CCD_IDLE_TIMEOUT", "120")
             .env_remove("CCD_DISABLE")
             .current_dir(&self.work);
+        // The whole suite also runs with the file watcher off
+        // (CCD_TEST_WATCH=0): every layer must be correct without it.
+        if let Ok(w) = std::env::var("CCD_TEST_WATCH") {
+            c.env("CCD_WATCH", w);
+        }
         self.apply_vars(&mut c);
         c
     }
