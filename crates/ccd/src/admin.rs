@@ -122,7 +122,7 @@ fn config_text() -> anyhow::Result<String> {
     let loc = ccd_protocol::Location::from_env()?;
     let c = ccd_daemon::DaemonConfig::load(&loc.cache_dir);
     let mut o = String::new();
-    let _ = writeln!(o, "{:<14} {:<12} {}", "setting", "value", "from");
+    let _ = writeln!(o, "setting        value        from");
     let dir_source = if std::env::var_os("CCD_DIR").is_some() {
         "environment CCD_DIR"
     } else {
