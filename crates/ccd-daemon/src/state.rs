@@ -155,6 +155,8 @@ impl Daemon {
             entries: usage.entries,
             size_bytes: usage.size_bytes,
             max_size_bytes: self.max_size,
+            record_bytes_raw: usage.records_raw_bytes,
+            record_bytes_stored: usage.records_stored_bytes,
         }
     }
 

@@ -96,4 +96,8 @@ pub struct StatusReport {
     pub entries: u64,
     pub size_bytes: u64,
     pub max_size_bytes: u64,
+    /// Records (manifests, result metadata) written since the daemon
+    /// started: bytes before and after zstd compression.
+    pub record_bytes_raw: u64,
+    pub record_bytes_stored: u64,
 }

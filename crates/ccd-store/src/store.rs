@@ -40,6 +40,9 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
 pub struct Usage {
     pub entries: u64,
     pub size_bytes: u64,
+    /// Records written by this process: bytes before and after compression.
+    pub records_raw_bytes: u64,
+    pub records_stored_bytes: u64,
 }
 
 pub struct Store {
@@ -75,6 +78,33 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), StoreError> {
             fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err(dir))?;
             ensure_private_dir_checked(dir)
         }
+        Err(e) => Err(io_err(dir)(e)),
+    }
+}
+
+/// Makes `dir` a real directory of ours (mode 0700), replacing a symlink or
+/// file found in its place. Used for directories inside the cache, where
+/// nothing but ccd should create anything.
+fn ensure_real_dir(dir: &Path) -> Result<(), StoreError> {
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    match fs::symlink_metadata(dir) {
+        Ok(m) if m.is_dir() && m.uid() == uid => return Ok(()),
+        Ok(m) if m.is_dir() => return Err(StoreError::ForeignOwner(dir.to_path_buf())),
+        Ok(_) => {
+            tracing::warn!(path = %dir.display(), "replacing a non-directory inside the cache");
+            fs::remove_file(dir).map_err(io_err(dir))?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(dir)(e)),
+    }
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => Ok(()),
+        // Created concurrently by another writer: check it again.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match fs::symlink_metadata(dir) {
+            Ok(m) if m.is_dir() && m.uid() == uid => Ok(()),
+            _ => Err(StoreError::NotADirectory(dir.to_path_buf())),
+        },
         Err(e) => Err(io_err(dir)(e)),
     }
 }
@@ -185,7 +215,8 @@ impl Store {
                 .create(d)
                 .map_err(io_err(d))?;
         }
-        *usage = Usage::default();
+        usage.entries = 0;
+        usage.size_bytes = 0;
         Ok(())
     }
 
@@ -217,10 +248,9 @@ impl Store {
 
     /// Replaces the usage counters (after eviction measured the cache).
     pub fn set_usage(&self, entries: u64, size_bytes: u64) {
-        *self.lock_usage() = Usage {
-            entries,
-            size_bytes,
-        };
+        let mut u = self.lock_usage();
+        u.entries = entries;
+        u.size_bytes = size_bytes;
     }
 
     /// The record file of result `key` (for last-use bookkeeping).
@@ -239,8 +269,12 @@ impl Store {
         value: &T,
         counts_as_entry: bool,
     ) -> Result<(), StoreError> {
-        let bytes = encode_record(kind, value)?;
-        self.write_atomically_counted(path, &bytes, 0o600, counts_as_entry)
+        let (bytes, raw_len) = encode_record(kind, value)?;
+        self.write_atomically_counted(path, &bytes, 0o600, counts_as_entry)?;
+        let mut usage = self.lock_usage();
+        usage.records_raw_bytes += raw_len as u64;
+        usage.records_stored_bytes += bytes.len() as u64;
+        Ok(())
     }
 
     fn get_record<T: DeserializeOwned>(&self, path: &Path, kind: u8, is_entry: bool) -> Option<T> {
@@ -271,20 +305,20 @@ impl Store {
         counts_as_entry: bool,
     ) -> Result<(), StoreError> {
         let tmp_dir = self.layout.tmp();
+        ensure_real_dir(&tmp_dir)?;
         let mut tmp = tempfile::Builder::new()
             .prefix("w-")
             .tempfile_in(&tmp_dir)
             .map_err(io_err(&tmp_dir))?;
         tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
         fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode)).map_err(io_err(dest))?;
-        let parent = dest.parent().unwrap_or(dest);
-        if !parent.is_dir() {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(parent)
-                .map_err(io_err(parent))?;
+        // `kind/ab/`: both levels must be our own directories, never a
+        // symlink that would carry the rename elsewhere.
+        let shard = dest.parent().unwrap_or(dest);
+        if let Some(kind) = shard.parent() {
+            ensure_real_dir(kind)?;
         }
+        ensure_real_dir(shard)?;
         let old_len = fs::symlink_metadata(dest).ok().map(|m| m.len());
         // rename(2) replaces whatever is at `dest` (even a planted symlink)
         // instead of writing through it.
@@ -349,6 +383,31 @@ mod tests {
     }
 
     #[test]
+    fn planted_symlinks_do_not_redirect_writes() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("cache");
+        let outside = t.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        let store = Store::open(&root).unwrap();
+        let obj = t.path().join("a.o");
+        fs::write(&obj, b"obj").unwrap();
+        let d = digest_bytes(b"obj");
+        let shard = store.blob_path(&d).parent().unwrap().to_path_buf();
+        let _ = fs::remove_dir_all(&shard);
+        std::os::unix::fs::symlink(&outside, &shard).unwrap();
+        fs::remove_dir_all(store.layout().tmp()).unwrap();
+        std::os::unix::fs::symlink(&outside, store.layout().tmp()).unwrap();
+        store.put_blob_from_file(&obj).unwrap();
+        assert_eq!(
+            fs::read_dir(&outside).unwrap().count(),
+            0,
+            "wrote outside the cache"
+        );
+        assert!(fs::symlink_metadata(&shard).unwrap().is_dir());
+        assert_eq!(fs::read(store.blob_path(&d)).unwrap(), b"obj");
+    }
+
+    #[test]
     fn store_roundtrip_damage_and_clear() {
         let t = tempfile::tempdir().unwrap();
         let root = t.path().join("cache");
@@ -366,7 +425,8 @@ mod tests {
         assert_eq!(store.usage().entries, 1);
         // Re-opening measures the same usage.
         let u = store.usage();
-        assert_eq!(Store::open(&root).unwrap().usage(), u);
+        let again = Store::open(&root).unwrap().usage();
+        assert_eq!((again.entries, again.size_bytes), (u.entries, u.size_bytes));
 
         // A damaged record is a miss, and is removed.
         let rp = store.layout().result(&key);
@@ -386,7 +446,7 @@ mod tests {
 
         store.put_result(&key, &result(d)).unwrap();
         store.clear().unwrap();
-        assert_eq!(store.usage(), Usage::default());
+        assert_eq!((store.usage().entries, store.usage().size_bytes), (0, 0));
         assert_eq!(store.get_result(&key), None);
     }
 }

@@ -196,6 +196,8 @@ fn status_json(s: &StatusReport) -> String {
         "entries": s.entries,
         "size_bytes": s.size_bytes,
         "max_size_bytes": s.max_size_bytes,
+        "record_bytes_raw": s.record_bytes_raw,
+        "record_bytes_stored": s.record_bytes_stored,
     })
     .to_string()
 }
@@ -239,6 +241,13 @@ fn status_text(s: &StatusReport) -> String {
         s.time_saved_ms as f64 / 1000.0
     );
     let _ = writeln!(o, "entries               {}", s.entries);
+    if s.record_bytes_stored > 0 {
+        let _ = writeln!(
+            o,
+            "record compression    {:.1}x (zstd; objects are stored as is)",
+            s.record_bytes_raw as f64 / s.record_bytes_stored as f64
+        );
+    }
     let _ = writeln!(
         o,
         "size                  {} of {} ({:.0}%)",
