@@ -158,7 +158,19 @@ pub fn parse_for<A: AsRef<[u8]>>(args: &[A], cxx_driver: bool) -> Parsed {
     };
     match parser.run(args) {
         Ok(inv) => Parsed::Cacheable(Box::new(inv)),
-        Err(reason) => Parsed::NonCacheable(reason),
+        Err(Split::Sources(positions)) => Parsed::MultiFile(
+            positions
+                .iter()
+                .map(|keep| {
+                    args.iter()
+                        .enumerate()
+                        .filter(|(i, _)| i == keep || !positions.contains(i))
+                        .map(|(_, a)| a.as_ref().to_vec())
+                        .collect()
+                })
+                .collect(),
+        ),
+        Err(Split::No(reason)) => Parsed::NonCacheable(reason),
     }
 }
 
@@ -173,6 +185,9 @@ struct Parser {
     output: Option<Vec<u8>>,
     lang_override: Option<Language>,
     sources: Vec<(Vec<u8>, Option<Language>)>,
+    /// Argument positions of the sources.
+    source_positions: Vec<usize>,
+    position: usize,
     linker_inputs: usize,
     deps: DepOptions,
     search: SearchOptions,
@@ -185,16 +200,30 @@ struct Parser {
 
 type Step = Result<(), NonCacheable>;
 
+/// Why a command line is not one cacheable compile.
+enum Split {
+    /// Several sources, at these argument positions, each cacheable alone.
+    Sources(Vec<usize>),
+    No(NonCacheable),
+}
+
+impl From<NonCacheable> for Split {
+    fn from(r: NonCacheable) -> Split {
+        Split::No(r)
+    }
+}
+
 fn unsupported(arg: &[u8]) -> NonCacheable {
     NonCacheable::UnsupportedOption(String::from_utf8_lossy(arg).into_owned())
 }
 
 impl Parser {
-    fn run<A: AsRef<[u8]>>(mut self, args: &[A]) -> Result<Invocation, NonCacheable> {
+    fn run<A: AsRef<[u8]>>(mut self, args: &[A]) -> Result<Invocation, Split> {
         let mut i = 0;
         while i < args.len() {
             let arg = args[i].as_ref();
             let next = args.get(i + 1).map(AsRef::as_ref);
+            self.position = i;
             i += self.one(arg, next)?;
         }
         self.finish()
@@ -290,9 +319,11 @@ impl Parser {
             .lang_override
             .or_else(|| Language::from_extension_for(arg, self.cxx_driver));
         match lang {
-            Some(l) => self.sources.push((arg.to_vec(), Some(l))),
             None if has_linker_input_suffix(arg) => self.linker_inputs += 1,
-            None => self.sources.push((arg.to_vec(), None)),
+            _ => {
+                self.sources.push((arg.to_vec(), lang));
+                self.source_positions.push(self.position);
+            }
         }
         self.key_args.push(arg.to_vec());
     }
@@ -438,35 +469,37 @@ impl Parser {
         Ok(())
     }
 
-    fn finish(self) -> Result<Invocation, NonCacheable> {
+    fn finish(self) -> Result<Invocation, Split> {
         if self.preprocess {
-            return Err(NonCacheable::Preprocess);
+            return Err(NonCacheable::Preprocess.into());
         }
         if self.deps_only {
-            return Err(NonCacheable::DepsOnly);
+            return Err(NonCacheable::DepsOnly.into());
         }
         if self.syntax_only {
-            return Err(NonCacheable::NoObjectOutput);
+            return Err(NonCacheable::NoObjectOutput.into());
         }
         let mode = if self.assembly {
             Mode::Assembly
         } else if self.compile_only {
             Mode::Object
         } else {
-            return Err(NonCacheable::Link);
+            return Err(NonCacheable::Link.into());
         };
+        if self.sources.len() > 1 {
+            return Err(self.split_sources());
+        }
         let mut sources = self.sources;
         let (source, language) = match sources.len() {
-            0 => return Err(NonCacheable::NoSource),
-            1 => sources.remove(0),
-            _ => return Err(NonCacheable::MultipleSources),
+            0 => return Err(NonCacheable::NoSource.into()),
+            _ => sources.remove(0),
         };
         if self.linker_inputs > 0 {
-            return Err(NonCacheable::LinkerInput);
+            return Err(NonCacheable::LinkerInput.into());
         }
         let language = language.ok_or(NonCacheable::UnknownLanguage)?;
         if matches!(language, Language::CHeader | Language::CxxHeader) {
-            return Err(NonCacheable::PrecompiledHeader);
+            return Err(NonCacheable::PrecompiledHeader.into());
         }
         Ok(Invocation {
             mode,
@@ -480,6 +513,38 @@ impl Parser {
             records_command_line: self.record_f || (self.record_g && self.debug),
             debug_info: self.debug,
         })
+    }
+}
+
+impl Parser {
+    /// `gcc -c a.c b.c`: each source can be its own compile when every one
+    /// goes to its default output (`-o`, `-MF`, `-MT` and `-MQ` would apply
+    /// to all of them at once) and no two default outputs collide.
+    fn split_sources(&self) -> Split {
+        let shared_outputs = self.output.is_some()
+            || self.deps.file.is_some()
+            || !self.deps.targets.is_empty()
+            || self.linker_inputs > 0;
+        let all_known = self
+            .sources
+            .iter()
+            .all(|(_, l)| l.is_some_and(|l| !matches!(l, Language::CHeader | Language::CxxHeader)));
+        let mut stems: Vec<&[u8]> = self
+            .sources
+            .iter()
+            .map(|(s, _)| {
+                let name = crate::invocation::basename(s);
+                name.iter()
+                    .rposition(|b| *b == b'.')
+                    .map_or(name, |i| &name[..i])
+            })
+            .collect();
+        stems.sort_unstable();
+        let collide = stems.windows(2).any(|w| w[0] == w[1]);
+        if shared_outputs || !all_known || collide {
+            return Split::No(NonCacheable::MultipleSources);
+        }
+        Split::Sources(self.source_positions.clone())
     }
 }
 
@@ -534,11 +599,11 @@ const NOT_GLUED: &[&str] = &[
     "-T",
 ];
 
-type Split<'a> = Option<(&'static str, &'a [u8], usize)>;
+type ValueSplit<'a> = Option<(&'static str, &'a [u8], usize)>;
 
 /// Recognises a value-taking option; returns its canonical name, the value
 /// and the number of arguments consumed.
-fn split_value<'a>(s: &'a str, next: Option<&'a [u8]>) -> Result<Split<'a>, NonCacheable> {
+fn split_value<'a>(s: &'a str, next: Option<&'a [u8]>) -> Result<ValueSplit<'a>, NonCacheable> {
     for &name in SEPARABLE {
         if s == name {
             return match next {
@@ -583,6 +648,7 @@ mod tests {
         match p(args) {
             Parsed::Cacheable(i) => *i,
             Parsed::NonCacheable(r) => panic!("{args}: not cacheable: {r}"),
+            Parsed::MultiFile(_) => panic!("{args}: split into several compiles"),
         }
     }
 
@@ -590,6 +656,7 @@ mod tests {
         match p(args) {
             Parsed::NonCacheable(r) => r,
             Parsed::Cacheable(i) => panic!("{args}: unexpectedly cacheable: {i:?}"),
+            Parsed::MultiFile(_) => panic!("{args}: split into several compiles"),
         }
     }
 
@@ -615,7 +682,8 @@ mod tests {
         assert_eq!(reason("-E a.c"), NonCacheable::Preprocess);
         assert_eq!(reason("-M a.c"), NonCacheable::DepsOnly);
         assert_eq!(reason("-c -MM a.c"), NonCacheable::DepsOnly);
-        assert_eq!(reason("-c a.c b.c"), NonCacheable::MultipleSources);
+        assert_eq!(reason("-c a.c b.c -o x.o"), NonCacheable::MultipleSources);
+        assert_eq!(reason("-c a.c dir/a.c"), NonCacheable::MultipleSources);
         assert_eq!(reason("-c -x c -"), NonCacheable::StdinInput);
         assert_eq!(reason("-c a.c -save-temps"), NonCacheable::SaveTemps);
         assert_eq!(reason("-c a.c -save-temps=obj"), NonCacheable::SaveTemps);
@@ -673,6 +741,26 @@ mod tests {
             panic!()
         };
         assert_eq!(i.language, Language::C);
+    }
+
+    #[test]
+    fn several_sources_split_into_one_compile_each() {
+        let v = ["-O2", "-c", "a.c", "-DX", "b.cc", "-Wall"];
+        let Parsed::MultiFile(jobs) = parse(&v) else {
+            panic!()
+        };
+        assert_eq!(jobs.len(), 2);
+        assert_eq!(
+            jobs[0],
+            ["-O2", "-c", "a.c", "-DX", "-Wall"].map(|s| s.as_bytes().to_vec())
+        );
+        assert_eq!(
+            jobs[1],
+            ["-O2", "-c", "-DX", "b.cc", "-Wall"].map(|s| s.as_bytes().to_vec())
+        );
+        for job in &jobs {
+            assert!(matches!(parse(job), Parsed::Cacheable(_)));
+        }
     }
 
     #[test]

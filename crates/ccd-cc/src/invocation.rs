@@ -8,6 +8,9 @@ use crate::Language;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
     Cacheable(Box<Invocation>),
+    /// Several sources compiled to their default outputs (`gcc -c a.c b.c`):
+    /// one argument list per source, each compiling that source alone.
+    MultiFile(Vec<Vec<Vec<u8>>>),
     /// Runs the compiler unchanged; the reason is shown in `ccd status`.
     NonCacheable(NonCacheable),
 }

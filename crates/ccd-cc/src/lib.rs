@@ -8,6 +8,7 @@ pub mod depfile;
 pub mod family;
 pub mod invocation;
 pub mod language;
+pub mod response_file;
 pub mod scan;
 pub mod search_path;
 pub mod system_dirs;

@@ -10,6 +10,7 @@ mod compiler_path;
 pub mod daemon_link;
 mod env_filter;
 mod run;
+mod split;
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -49,18 +50,7 @@ pub fn run_wrapper(inv: Invocation) -> ! {
     let Some(mut conn) = daemon_link::connect(true) else {
         run::exec(&compiler, &args);
     };
-    let req = Request::Compile(CompileRequest {
-        protocol: PROTOCOL_VERSION,
-        cwd: ByteBuf::from(cwd.into_os_string().into_vec()),
-        compiler: ByteBuf::from(compiler.as_os_str().as_bytes().to_vec()),
-        args: args
-            .iter()
-            .map(|a| ByteBuf::from(a.as_bytes().to_vec()))
-            .collect(),
-        env: env_filter::relevant_env(),
-        stderr_tty: run::stderr_terminal().map(|columns| TtyInfo { columns }),
-        umask: run::current_umask(),
-    });
+    let req = compile_request(&cwd, &compiler, &args);
     match conn.exchange(&req) {
         Some(Response::Hit(out)) => run::finish(&out),
         Some(Response::Run { extra_args }) => {
@@ -70,8 +60,39 @@ pub fn run_wrapper(inv: Invocation) -> ! {
             let _ = conn.exchange(&Request::CompileFinished(out.clone()));
             run::finish(&out)
         }
+        Some(Response::Split { jobs }) => {
+            let jobs: Vec<Vec<OsString>> = jobs
+                .into_iter()
+                .map(|j| {
+                    j.into_iter()
+                        .map(|a| OsString::from_vec(a.into_vec()))
+                        .collect()
+                })
+                .collect();
+            run::finish(&split::run_jobs(&cwd, &compiler, jobs))
+        }
         _ => run::exec(&compiler, &args),
     }
+}
+
+/// The request for compiling `args` with `compiler` in `cwd`.
+fn compile_request(
+    cwd: &std::path::Path,
+    compiler: &std::path::Path,
+    args: &[OsString],
+) -> Request {
+    Request::Compile(CompileRequest {
+        protocol: PROTOCOL_VERSION,
+        cwd: ByteBuf::from(cwd.as_os_str().as_bytes().to_vec()),
+        compiler: ByteBuf::from(compiler.as_os_str().as_bytes().to_vec()),
+        args: args
+            .iter()
+            .map(|a| ByteBuf::from(a.as_bytes().to_vec()))
+            .collect(),
+        env: env_filter::relevant_env(),
+        stderr_tty: run::stderr_terminal().map(|columns| TtyInfo { columns }),
+        umask: run::current_umask(),
+    })
 }
 
 /// Runs the compiler without the daemon (used when ccd itself failed).

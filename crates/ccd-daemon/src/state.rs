@@ -27,6 +27,8 @@ pub struct Daemon {
     /// The compiler's default include directories, by compiler, language
     /// and the options that change them.
     pub system_dirs: Mutex<HashMap<Digest, Arc<Vec<Vec<u8>>>>>,
+    /// Parsed response files by content digest.
+    pub response_files: Mutex<HashMap<Digest, Arc<Vec<Vec<u8>>>>>,
     /// Include scans by content digest.
     pub scans: Mutex<HashMap<Digest, Arc<ScanResult>>>,
     pub stats: Stats,
@@ -68,6 +70,7 @@ impl Daemon {
             compilers: CompilerCache::default(),
             system_dirs: Mutex::new(HashMap::new()),
             scans: Mutex::new(HashMap::new()),
+            response_files: Mutex::new(HashMap::new()),
             stats: Stats::default(),
             started: Instant::now(),
             active: AtomicUsize::new(0),

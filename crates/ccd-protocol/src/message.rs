@@ -13,7 +13,7 @@ pub use serde_bytes::ByteBuf;
 
 /// Bumped whenever a message changes shape; a daemon answers a client of
 /// another version with an error, and the client then compiles on its own.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Request {
@@ -68,6 +68,13 @@ pub enum Response {
     },
     /// Run the compiler unchanged; ccd does not cache this invocation.
     Passthrough,
+    /// Several sources in one command (`gcc -c a.c b.c`): send each of these
+    /// argument lists as its own compile request (they may run in
+    /// parallel), then print their stdout and stderr in this order and exit
+    /// with the first non-zero status, as one compiler run would.
+    Split {
+        jobs: Vec<Vec<ByteBuf>>,
+    },
     /// Acknowledges `CompileFinished`.
     Stored,
     Status(Box<StatusReport>),

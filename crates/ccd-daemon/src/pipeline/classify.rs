@@ -6,11 +6,18 @@ use ccd_cc::{Invocation, NonCacheable, Parsed};
 
 use super::request::Req;
 
-pub fn classify(req: &Req) -> Result<Invocation, NonCacheable> {
+pub enum Class {
+    Compile(Invocation),
+    /// Several sources: one argument list per source.
+    Split(Vec<Vec<Vec<u8>>>),
+    NotCached(NonCacheable),
+}
+
+pub fn classify(req: &Req) -> Class {
     // These make the preprocessor write a dependency file ccd knows nothing of.
     for var in ["DEPENDENCIES_OUTPUT", "SUNPRO_DEPENDENCIES"] {
         if req.env(var).is_some() {
-            return Err(NonCacheable::UnsupportedOption(var.into()));
+            return Class::NotCached(NonCacheable::UnsupportedOption(var.into()));
         }
     }
     let name = req
@@ -19,7 +26,8 @@ pub fn classify(req: &Req) -> Result<Invocation, NonCacheable> {
         .map(|n| n.as_bytes())
         .unwrap_or_default();
     match ccd_cc::parse_for(&req.args, ccd_cc::Family::is_cxx_driver_name(name)) {
-        Parsed::Cacheable(inv) => Ok(*inv),
-        Parsed::NonCacheable(reason) => Err(reason),
+        Parsed::Cacheable(inv) => Class::Compile(*inv),
+        Parsed::MultiFile(jobs) => Class::Split(jobs),
+        Parsed::NonCacheable(reason) => Class::NotCached(reason),
     }
 }

@@ -110,6 +110,7 @@ pub fn try_fast_hit(
 pub fn remember(
     d: &Daemon,
     ctx: &Context,
+    req: &Req,
     req_key: &Digest,
     entry: &ManifestEntry,
     delivery: Delivery,
@@ -124,6 +125,7 @@ pub fn remember(
         compiler_files
             .iter()
             .chain(delivery.blobs.iter())
+            .chain(req.response_files.iter())
             .map(|p| p.as_os_str().as_bytes().to_vec()),
     );
     let Some(keys) = j.prepare(paths.iter().map(Vec::as_slice)) else {

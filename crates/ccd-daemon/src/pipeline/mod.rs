@@ -1,14 +1,16 @@
 //! The per-compile pipeline. Each phase is a module; this orchestrator reads
 //! top to bottom:
 //!
-//! 1. [`compiler_identity`]: which compiler, by content;
-//! 2. [`classify`]: cacheable, or passed through with a reason;
-//! 3. [`context`]: the compile context and its key; a context verified
+//! 1. [`expand_args`]: response files expanded;
+//! 2. [`compiler_identity`]: which compiler, by content;
+//! 3. [`classify`]: cacheable, several sources (split into one compile
+//!    each), or passed through with a reason;
+//! 4. [`context`]: the compile context and its key; a context verified
 //!    before and untouched since is served by [`fast_paths`];
-//! 4. [`hash_verify`]: source digest and the manifest's verdict;
-//! 5. [`cached_hit`]: on a hit, outputs in place and streams returned;
-//! 6. [`compile_exec`]: on a miss, the client compiles;
-//! 7. [`store_outcome`]: a successful compile is stored
+//! 5. [`hash_verify`]: source digest and the manifest's verdict;
+//! 6. [`cached_hit`]: on a hit, outputs in place and streams returned;
+//! 7. [`compile_exec`]: on a miss, the client compiles;
+//! 8. [`store_outcome`]: a successful compile is stored
 //!    ([`system_includes`] and [`include_probes`] record its lookups).
 //!
 //! In front of all this, [`fast_paths`] serves a request seen before, byte
@@ -22,6 +24,7 @@ pub mod classify;
 pub mod compile_exec;
 pub mod compiler_identity;
 pub mod context;
+pub mod expand_args;
 pub mod fast_paths;
 pub mod hash_verify;
 pub mod include_probes;
@@ -31,11 +34,12 @@ pub mod system_includes;
 
 use ccd_depgraph::Verdict;
 use ccd_filestate::Digest;
-use ccd_protocol::{CompileRequest, PROTOCOL_VERSION, Response};
+use ccd_protocol::{ByteBuf, CompileRequest, PROTOCOL_VERSION, Response};
 
 use crate::connection::Channel;
 use crate::state::Daemon;
 use crate::stats::Stats;
+use classify::Class;
 use request::Req;
 
 /// Handles a compile request; `req_key` digests its exact bytes.
@@ -49,9 +53,18 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
         });
         return;
     }
-    let req = Req::from_wire(wire);
+    let mut req = Req::from_wire(wire);
 
-    // 1. Compiler identity.
+    // 1. Response files.
+    match expand_args::expand(d, &req) {
+        Some(e) => {
+            req.args = e.args;
+            req.response_files = e.files;
+        }
+        None => return passthrough(d, ch, "unreadable response file"),
+    }
+
+    // 2. Compiler identity.
     let compiler = match compiler_identity::identify(d, &req) {
         Ok(c) => c,
         Err(e) => {
@@ -60,30 +73,38 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
         }
     };
 
-    // 2. Classify.
+    // 3. Classify.
     let inv = match classify::classify(&req) {
-        Ok(inv) => inv,
-        Err(reason) => {
+        Class::Compile(inv) => inv,
+        Class::Split(jobs) => {
+            let jobs = jobs
+                .into_iter()
+                .map(|j| j.into_iter().map(ByteBuf::from).collect())
+                .collect();
+            let _ = ch.send(&Response::Split { jobs });
+            return;
+        }
+        Class::NotCached(reason) => {
             tracing::debug!(%reason, "not caching");
             return passthrough(d, ch, reason.label());
         }
     };
 
-    // 3. Compile context, and the fast hit for a context verified before.
+    // 4. Compile context, and the fast hit for a context verified before.
     let ctx = context::build(compiler, inv, &req);
     if let Some(out) = fast_paths::try_fast_hit(d, &ctx, &req, req_key) {
         let _ = ch.send(&Response::Hit(out));
         return;
     }
 
-    // 4. Hash the source and verify the manifest.
+    // 5. Hash the source and verify the manifest.
     let checked = match hash_verify::hash_and_verify(d, &ctx) {
         Ok(c) => c,
         // A missing source: the compiler reports it best.
         Err(_) => return passthrough(d, ch, "unreadable source"),
     };
 
-    // 5. Serve a hit.
+    // 6. Serve a hit.
     if let Verdict::Hit { index, result } = checked.verdict {
         let served = cached_hit::prepare(d, &ctx, &req, &result)
             .and_then(|delivery| Ok((cached_hit::deliver_outputs(&delivery)?, delivery)));
@@ -97,7 +118,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
                     let _ = d.update_manifest(&ctx.key, |m| m.touch(index));
                 }
                 if let Some(entry) = checked.manifest.entries.get(index) {
-                    fast_paths::remember(d, &ctx, req_key, entry, delivery);
+                    fast_paths::remember(d, &ctx, &req, req_key, entry, delivery);
                 }
                 return;
             }
@@ -109,14 +130,14 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
         tracing::debug!(source = %ctx.source.display(), verdict = ?checked.verdict, "miss");
     }
 
-    // 6. Miss: the client runs the compiler.
+    // 7. Miss: the client runs the compiler.
     Stats::bump(&d.stats.misses);
     let plan = compile_exec::plan(d, &ctx);
     let Some((out, took)) = compile_exec::run_on_client(ch, &plan) else {
         return;
     };
 
-    // 7. Store a successful compile.
+    // 8. Store a successful compile.
     let mut stored = None;
     if out.exit_code != 0 {
         Stats::bump(&d.stats.errors);
@@ -144,7 +165,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
     if let Some(entry) = stored
         && let Ok(delivery) = cached_hit::prepare(d, &ctx, &req, &entry.result)
     {
-        fast_paths::remember(d, &ctx, req_key, &entry, delivery);
+        fast_paths::remember(d, &ctx, &req, req_key, &entry, delivery);
     }
 }
 

@@ -11,7 +11,10 @@ use ccd_protocol::{CompileRequest, TtyInfo};
 pub struct Req {
     pub cwd: PathBuf,
     pub compiler: PathBuf,
+    /// The arguments with response files expanded (see `expand_args`).
     pub args: Vec<Vec<u8>>,
+    /// The response files those came from.
+    pub response_files: Vec<PathBuf>,
     pub env: BTreeMap<Vec<u8>, Vec<u8>>,
     pub stderr_tty: Option<TtyInfo>,
     pub umask: u32,
@@ -27,6 +30,7 @@ impl Req {
             cwd: path(c.cwd),
             compiler: path(c.compiler),
             args: c.args.into_iter().map(|a| a.into_vec()).collect(),
+            response_files: Vec::new(),
             env: c
                 .env
                 .into_iter()
