@@ -7,7 +7,7 @@ use ccd_cc::{Invocation, NonCacheable, Parsed};
 use super::request::Req;
 
 pub enum Class {
-    Compile(Invocation),
+    Compile(Box<Invocation>),
     /// Several sources: one argument list per source.
     Split(Vec<Vec<Vec<u8>>>),
     NotCached(NonCacheable),
@@ -26,7 +26,7 @@ pub fn classify(req: &Req) -> Class {
         .map(|n| n.as_bytes())
         .unwrap_or_default();
     match ccd_cc::parse_for(&req.args, ccd_cc::Family::is_cxx_driver_name(name)) {
-        Parsed::Cacheable(inv) => Class::Compile(*inv),
+        Parsed::Cacheable(inv) => Class::Compile(inv),
         Parsed::MultiFile(jobs) => Class::Split(jobs),
         Parsed::NonCacheable(reason) => Class::NotCached(reason),
     }

@@ -75,7 +75,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
 
     // 3. Classify.
     let inv = match classify::classify(&req) {
-        Class::Compile(inv) => inv,
+        Class::Compile(inv) => *inv,
         Class::Split(jobs) => {
             let jobs = jobs
                 .into_iter()
