@@ -1,5 +1,6 @@
 //! One connection: read a request, answer it.
 
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -81,6 +82,21 @@ pub fn serve(d: &Daemon, stream: UnixStream) {
             let _ = ch.send(&Response::Ok);
             server::exit_now(d);
         }
+        Request::SessionStart { journal } => {
+            let journal =
+                journal.map(|j| std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&j)));
+            match d
+                .sessions
+                .start(&d.location.cache_dir.join("sessions"), journal)
+            {
+                Ok(id) => Response::Session { id },
+                Err(e) => Response::Error {
+                    message: format!("cannot start a session: {e}"),
+                },
+            }
+        }
+        Request::SessionStats { id } => Response::SessionStats(Box::new(d.sessions.report(&id))),
+        Request::SessionEnd { id } => Response::SessionStats(Box::new(d.sessions.end(&id))),
         Request::CompileFinished(_) => Response::Error {
             message: "CompileFinished without a compile".into(),
         },

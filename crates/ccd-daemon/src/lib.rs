@@ -10,6 +10,7 @@ pub mod config;
 pub mod connection;
 pub mod pipeline;
 pub mod server;
+pub mod sessions;
 pub mod state;
 pub mod stats;
 

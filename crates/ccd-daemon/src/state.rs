@@ -14,6 +14,7 @@ use ccd_store::Store;
 
 use crate::pipeline::compiler_identity::CompilerCache;
 use crate::pipeline::fast_paths::Sealed;
+use crate::sessions::Sessions;
 use crate::stats::Stats;
 
 pub struct Daemon {
@@ -32,6 +33,7 @@ pub struct Daemon {
     /// Include scans by content digest.
     pub scans: Mutex<HashMap<Digest, Arc<ScanResult>>>,
     pub stats: Stats,
+    pub sessions: Sessions,
     /// The file watcher; `None` when disabled or unavailable.
     pub journal: Option<Journal>,
     /// Sealed hits by request bytes and by compile context (fast paths).
@@ -72,6 +74,7 @@ impl Daemon {
             scans: Mutex::new(HashMap::new()),
             response_files: Mutex::new(HashMap::new()),
             stats: Stats::default(),
+            sessions: Sessions::default(),
             started: Instant::now(),
             active: AtomicUsize::new(0),
             last_active_ms: AtomicU64::new(0),

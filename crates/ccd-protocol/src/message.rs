@@ -23,6 +23,18 @@ pub enum Request {
     ZeroStats,
     Clear,
     Shutdown,
+    /// Starts a build session; compiles that carry its id in
+    /// `CCD_SESSION_ID` are counted and logged for it, and appended to the
+    /// journal file (one JSON line per compile) if one is given.
+    SessionStart {
+        journal: Option<ByteBuf>,
+    },
+    SessionStats {
+        id: String,
+    },
+    SessionEnd {
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -78,6 +90,10 @@ pub enum Response {
     /// Acknowledges `CompileFinished`.
     Stored,
     Status(Box<StatusReport>),
+    Session {
+        id: String,
+    },
+    SessionStats(Box<SessionReport>),
     Ok,
     Error {
         message: String,
@@ -107,4 +123,21 @@ pub struct StatusReport {
     /// started: bytes before and after zstd compression.
     pub record_bytes_raw: u64,
     pub record_bytes_stored: u64,
+}
+
+/// Statistics of one build session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionReport {
+    pub id: String,
+    /// False when the daemon does not know the id (for example after a
+    /// restart): the counts are then zero.
+    pub known: bool,
+    pub hits: u64,
+    pub misses: u64,
+    pub non_cacheable: u64,
+    pub non_cacheable_reasons: Vec<(String, u64)>,
+    pub errors: u64,
+    pub time_saved_ms: u64,
+    pub log: String,
+    pub journal: Option<String>,
 }

@@ -39,6 +39,30 @@ enum Command {
     ZeroStats,
     /// Show the effective settings and where each comes from.
     Config,
+    /// Start a build session and print its id (export it as CCD_SESSION_ID).
+    SessionStart {
+        /// Append one JSON line per compile of the session to this file.
+        #[arg(long)]
+        journal: Option<std::path::PathBuf>,
+    },
+    /// Show a session's statistics.
+    SessionStats {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a session and show its statistics.
+    SessionEnd {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Summarise a compile journal: hit rate, miss reasons, slowest units.
+    Analyze {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the daemon in the foreground (compiles start it on demand).
     Daemon,
 }
@@ -50,6 +74,10 @@ const WORDS: &[&str] = &[
     "clear",
     "zero-stats",
     "config",
+    "session-start",
+    "session-stats",
+    "session-end",
+    "analyze",
     "zero",
     "daemon",
     "help",
@@ -86,6 +114,24 @@ fn run(cmd: Command) -> anyhow::Result<i32> {
             };
         }
         Command::Config => print!("{}", config_text()?),
+        Command::SessionStart { journal } => {
+            let journal = journal
+                .map(|j| std::path::absolute(&j))
+                .transpose()?
+                .map(|j| ccd_protocol::ByteBuf::from(j.into_os_string().into_encoded_bytes()));
+            match request(Request::SessionStart { journal })? {
+                Some(Response::Session { id }) => println!("{id}"),
+                Some(Response::Error { message }) => bail!("{message}"),
+                other => bail!("unexpected answer from the daemon: {other:?}"),
+            }
+        }
+        Command::SessionStats { id, json } => {
+            print_session(request(Request::SessionStats { id })?, json)?
+        }
+        Command::SessionEnd { id, json } => {
+            print_session(request(Request::SessionEnd { id })?, json)?
+        }
+        Command::Analyze { file, json } => print!("{}", crate::analyze::run(&file, json)?),
         Command::Start => {
             let s = status(true)?;
             println!("ccd daemon running (pid {}) for {}", s.pid, s.cache_dir);
@@ -115,6 +161,57 @@ fn run(cmd: Command) -> anyhow::Result<i32> {
         }
     }
     Ok(0)
+}
+
+fn print_session(r: Option<Response>, json: bool) -> anyhow::Result<()> {
+    let s = match r {
+        Some(Response::SessionStats(s)) => *s,
+        other => bail!("unexpected answer from the daemon: {other:?}"),
+    };
+    if json {
+        let reasons: serde_json::Map<String, serde_json::Value> = s
+            .non_cacheable_reasons
+            .iter()
+            .map(|(k, n)| (k.clone(), (*n).into()))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "id": s.id,
+                "known": s.known,
+                "hits": s.hits,
+                "misses": s.misses,
+                "non_cacheable": s.non_cacheable,
+                "non_cacheable_reasons": reasons,
+                "errors": s.errors,
+                "time_saved_ms": s.time_saved_ms,
+                "log": s.log,
+                "journal": s.journal,
+            })
+        );
+        return Ok(());
+    }
+    if !s.known {
+        println!(
+            "session {}: unknown to the daemon (ended, or the daemon restarted)",
+            s.id
+        );
+        return Ok(());
+    }
+    println!("session         {}", s.id);
+    println!("hits            {}", s.hits);
+    println!("misses          {}", s.misses);
+    println!("non-cacheable   {}", s.non_cacheable);
+    for (reason, n) in &s.non_cacheable_reasons {
+        println!("  {reason:<30} {n}");
+    }
+    println!("failed compiles {}", s.errors);
+    println!("time saved      {:.1} s", s.time_saved_ms as f64 / 1000.0);
+    println!("log             {}", s.log);
+    if let Some(j) = &s.journal {
+        println!("journal         {j}");
+    }
+    Ok(())
 }
 
 fn config_text() -> anyhow::Result<String> {

@@ -11,6 +11,7 @@
 #![no_main]
 
 mod admin;
+mod analyze;
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;

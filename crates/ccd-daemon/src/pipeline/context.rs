@@ -13,6 +13,9 @@ use super::request::Req;
 pub struct Context {
     /// The key of the context's manifest.
     pub key: Digest,
+    /// The directory paths in the key are relative to (the working
+    /// directory; a checkout's root when paths are remapped).
+    pub key_root: PathBuf,
     pub inv: Invocation,
     pub compiler: Arc<Compiler>,
     pub source: PathBuf,
@@ -77,6 +80,7 @@ pub fn build(compiler: Arc<Compiler>, inv: Invocation, req: &Req) -> Context {
     let fixed_time = req.env("SOURCE_DATE_EPOCH").is_some() && compiler.honors_source_date_epoch;
     Context {
         key,
+        key_root: req.cwd.clone(),
         source: req.abs(&inv.source),
         output: req.abs(&inv.output_path()),
         user_depfile: inv.user_depfile_path().map(|p| req.abs(&p)),

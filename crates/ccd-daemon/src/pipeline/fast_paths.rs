@@ -24,6 +24,7 @@ use ccd_protocol::CompileOutput;
 use super::cached_hit::{self, Delivery};
 use super::context::{Context, date_tag};
 use super::request::Req;
+use super::trace::{self, TraceInfo};
 use crate::state::{Daemon, lock};
 
 /// Entries kept per cache before it is emptied and rebuilt on demand.
@@ -31,6 +32,7 @@ const MAX_SEALED: usize = 200_000;
 
 pub struct Sealed {
     seal: Seal,
+    trace: TraceInfo,
     result: Digest,
     context: Digest,
     delivery: Arc<Delivery>,
@@ -52,6 +54,7 @@ impl Sealed {
 
 /// A request seen before, byte for byte, whose inputs are untouched.
 pub fn try_request_cache_hit(d: &Daemon, req_key: &Digest) -> Option<CompileOutput> {
+    let started = std::time::Instant::now();
     let j = d.journal.as_ref()?;
     let sealed = lock(&d.request_cache).get(req_key).cloned()?;
     j.sync();
@@ -63,6 +66,14 @@ pub fn try_request_cache_hit(d: &Daemon, req_key: &Digest) -> Option<CompileOutp
         Ok(out) => {
             d.stats.hit(sealed.delivery.compile_ms);
             d.note_used(&sealed.result, Some(&sealed.context));
+            trace::record(
+                d,
+                &sealed.trace,
+                "Hit",
+                "request seen before, inputs untouched",
+                started.elapsed().as_millis() as u64,
+                sealed.delivery.compile_ms,
+            );
             Some(out)
         }
         Err(e) => {
@@ -73,13 +84,15 @@ pub fn try_request_cache_hit(d: &Daemon, req_key: &Digest) -> Option<CompileOutp
     }
 }
 
-/// A compile context verified before whose inputs are untouched.
+/// A compile context verified before whose inputs are untouched; returns
+/// the streams and the compile time the hit saved.
 pub fn try_fast_hit(
     d: &Daemon,
     ctx: &Context,
     req: &Req,
     req_key: &Digest,
-) -> Option<CompileOutput> {
+    trace: &TraceInfo,
+) -> Option<(CompileOutput, u64)> {
     d.journal.as_ref()?;
     let sealed = lock(&d.context_cache).get(&ctx.key).cloned()?;
     if !sealed.still_valid(d) || !sealed.stderr_for.accepts(ctx.tty) {
@@ -90,8 +103,10 @@ pub fn try_fast_hit(
     let out = cached_hit::deliver_outputs(&delivery).ok()?;
     d.stats.hit(delivery.compile_ms);
     d.note_used(&sealed.result, Some(&ctx.key));
+    let saved_ms = delivery.compile_ms;
     let by_request = Sealed {
         seal: sealed.seal.clone(),
+        trace: trace.clone(),
         result: sealed.result,
         context: ctx.key,
         delivery: Arc::new(delivery),
@@ -100,7 +115,7 @@ pub fn try_fast_hit(
         stderr_for: sealed.stderr_for,
     };
     insert(&d.request_cache, *req_key, Arc::new(by_request));
-    Some(out)
+    Some((out, saved_ms))
 }
 
 /// Seals a result just served or stored, for the fast paths. Called after
@@ -114,6 +129,7 @@ pub fn remember(
     req_key: &Digest,
     entry: &ManifestEntry,
     delivery: Delivery,
+    trace: &TraceInfo,
 ) {
     let Some(j) = &d.journal else { return };
     let Some(compiler_files) = d.compilers.current_files(&ctx.compiler.path) else {
@@ -155,6 +171,7 @@ pub fn remember(
     }
     let sealed = Arc::new(Sealed {
         seal: j.seal(clock, keys),
+        trace: trace.clone(),
         result: entry.result,
         context: ctx.key,
         delivery: Arc::new(delivery),

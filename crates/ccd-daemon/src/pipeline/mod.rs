@@ -31,6 +31,7 @@ pub mod include_probes;
 pub mod request;
 pub mod store_outcome;
 pub mod system_includes;
+pub mod trace;
 
 use ccd_depgraph::Verdict;
 use ccd_filestate::Digest;
@@ -41,6 +42,7 @@ use crate::state::Daemon;
 use crate::stats::Stats;
 use classify::Class;
 use request::Req;
+use trace::Trace;
 
 /// Handles a compile request; `req_key` digests its exact bytes.
 pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_key: &Digest) {
@@ -54,6 +56,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
         return;
     }
     let mut req = Req::from_wire(wire);
+    let mut trace = Trace::start(&req);
 
     // 1. Response files.
     match expand_args::expand(d, &req) {
@@ -61,7 +64,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
             req.args = e.args;
             req.response_files = e.files;
         }
-        None => return passthrough(d, ch, "unreadable response file"),
+        None => return passthrough(d, ch, &trace, "unreadable response file"),
     }
 
     // 2. Compiler identity.
@@ -69,7 +72,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(error = %e, "not caching");
-            return passthrough(d, ch, "unknown compiler");
+            return passthrough(d, ch, &trace, "unknown compiler");
         }
     };
 
@@ -86,14 +89,21 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
         }
         Class::NotCached(reason) => {
             tracing::debug!(%reason, "not caching");
-            return passthrough(d, ch, reason.label());
+            return passthrough(d, ch, &trace, reason.label());
         }
     };
 
     // 4. Compile context, and the fast hit for a context verified before.
     let ctx = context::build(compiler, inv, &req);
-    if let Some(out) = fast_paths::try_fast_hit(d, &ctx, &req, req_key) {
+    trace.context(&ctx);
+    if let Some((out, saved_ms)) = fast_paths::try_fast_hit(d, &ctx, &req, req_key, trace.info()) {
         let _ = ch.send(&Response::Hit(out));
+        trace.record(
+            d,
+            "Hit",
+            "context verified before, inputs untouched",
+            saved_ms,
+        );
         return;
     }
 
@@ -101,7 +111,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
     let checked = match hash_verify::hash_and_verify(d, &ctx) {
         Ok(c) => c,
         // A missing source: the compiler reports it best.
-        Err(_) => return passthrough(d, ch, "unreadable source"),
+        Err(_) => return passthrough(d, ch, &trace, "unreadable source"),
     };
 
     // 6. Serve a hit.
@@ -113,12 +123,13 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
                 d.stats.hit(delivery.compile_ms);
                 d.note_used(&result, Some(&ctx.key));
                 let _ = ch.send(&Response::Hit(out));
+                trace.record(d, "Hit", "inputs verified", delivery.compile_ms);
                 // The client has its answer; now seal it for next time.
                 if index > 0 {
                     let _ = d.update_manifest(&ctx.key, |m| m.touch(index));
                 }
                 if let Some(entry) = checked.manifest.entries.get(index) {
-                    fast_paths::remember(d, &ctx, &req, req_key, entry, delivery);
+                    fast_paths::remember(d, &ctx, &req, req_key, entry, delivery, trace.info());
                 }
                 return;
             }
@@ -139,8 +150,10 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
 
     // 8. Store a successful compile.
     let mut stored = None;
+    let miss = trace::verdict_name(&checked.verdict);
     if out.exit_code != 0 {
         Stats::bump(&d.stats.errors);
+        trace.record(d, "Error", &format!("{miss}; the compiler failed"), 0);
     } else {
         match store_outcome::store(
             d,
@@ -151,10 +164,14 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
             &out,
             took.as_millis() as u64,
         ) {
-            Ok(entry) => stored = Some(entry),
+            Ok(entry) => {
+                trace.record(d, miss, "compiled and stored", 0);
+                stored = Some(entry);
+            }
             Err(reason) => {
                 tracing::info!(source = %ctx.source.display(), reason, "result not stored");
                 d.stats.not_stored(reason);
+                trace.record(d, miss, &format!("compiled, not stored: {reason}"), 0);
             }
         }
     }
@@ -165,11 +182,12 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
     if let Some(entry) = stored
         && let Ok(delivery) = cached_hit::prepare(d, &ctx, &req, &entry.result)
     {
-        fast_paths::remember(d, &ctx, &req, req_key, &entry, delivery);
+        fast_paths::remember(d, &ctx, &req, req_key, &entry, delivery, trace.info());
     }
 }
 
-fn passthrough(d: &Daemon, ch: &mut Channel, reason: &'static str) {
+fn passthrough(d: &Daemon, ch: &mut Channel, trace: &Trace, reason: &'static str) {
     d.stats.non_cacheable(reason);
     let _ = ch.send(&Response::Passthrough);
+    trace.record(d, "NonCacheable", reason, 0);
 }

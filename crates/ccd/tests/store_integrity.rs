@@ -1,0 +1,285 @@
+//! The store damaged on purpose after a miss stored a result: a truncated
+//! blob, a flipped byte in a blob, a deleted blob, a directory where a blob
+//! should be, a flipped byte in a result record, a truncated manifest. The
+//! next compile is never a hit with wrong content (its object is the bare
+//! compiler's), and hits resume once the result is stored again. With the
+//! file watcher on, off (`CCD_WATCH=0`), and with the damage done while no
+//! daemon runs (nothing remembered in memory).
+
+mod common;
+mod support;
+
+use common::{COMPILERS, Counts, Env, Outcome, check_outcome, stderr};
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use support::{bare_object, store_files};
+
+#[derive(Debug, Clone, Copy)]
+enum Damage {
+    TruncateBlob,
+    FlipBlobByte,
+    DeleteBlob,
+    BlobIsDirectory,
+    FlipResultByte,
+    TruncateManifest,
+}
+
+const DAMAGES: [Damage; 6] = [
+    Damage::TruncateBlob,
+    Damage::FlipBlobByte,
+    Damage::DeleteBlob,
+    Damage::BlobIsDirectory,
+    Damage::FlipResultByte,
+    Damage::TruncateManifest,
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Watcher on, daemon running (and remembering) while the store is hit.
+    WatchOn,
+    /// `CCD_WATCH=0`, daemon running.
+    WatchOff,
+    /// The daemon is stopped before the damage: a fresh daemon meets it.
+    DamagedWhileStopped,
+}
+
+const SRC: &str = r#"#include <stdio.h>
+#include "conf.h"
+
+static int table[64];
+
+int fill(int seed) {
+    for (int i = 0; i < 64; i++)
+        table[i] = (seed * (i + FACTOR)) ^ (i << 3);
+    int acc = 0;
+    for (int i = 0; i < 64; i++)
+        acc += table[i] % 17;
+    if (acc < 0)
+        fprintf(stderr, "negative %d\n", acc);
+    return acc;
+}
+"#;
+
+const ARGS: &[&str] = &["-O2", "-c", "src/a.c", "-o", "a.o"];
+
+/// The single file of a store area (one compile was stored).
+fn only_file(env: &Env, area: &str) -> PathBuf {
+    let files = store_files(env, area);
+    assert_eq!(files.len(), 1, "{area}: expected one file, found {files:?}");
+    files.into_iter().next().unwrap()
+}
+
+/// The blob holding `content`.
+fn blob_with(env: &Env, content: &[u8]) -> PathBuf {
+    store_files(env, "blobs")
+        .into_iter()
+        .find(|p| std::fs::read(p).is_ok_and(|b| b == content))
+        .unwrap_or_else(|| panic!("no blob holds the object in {}", env.cache.display()))
+}
+
+fn writable(p: &Path) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// Flips one byte in the middle of `p` in place (same size, same inode)
+/// and puts the old mtime back.
+fn flip_byte(p: &Path) {
+    writable(p);
+    let mtime = std::fs::metadata(p).unwrap().modified().unwrap();
+    let len = std::fs::metadata(p).unwrap().len();
+    let mut bytes = std::fs::read(p).unwrap();
+    let at = (len / 2) as usize;
+    bytes[at] ^= 0x5a;
+    let mut f = std::fs::File::options().write(true).open(p).unwrap();
+    f.seek(SeekFrom::Start(at as u64)).unwrap();
+    f.write_all(&bytes[at..at + 1]).unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
+    assert_eq!(std::fs::metadata(p).unwrap().len(), len);
+}
+
+fn truncate_half(p: &Path) {
+    writable(p);
+    let len = std::fs::metadata(p).unwrap().len();
+    assert!(len > 1, "{} is too small to truncate", p.display());
+    std::fs::File::options()
+        .write(true)
+        .open(p)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+}
+
+fn apply(env: &Env, damage: Damage, object: &[u8]) {
+    match damage {
+        Damage::TruncateBlob => truncate_half(&blob_with(env, object)),
+        Damage::FlipBlobByte => flip_byte(&blob_with(env, object)),
+        Damage::DeleteBlob => std::fs::remove_file(blob_with(env, object)).unwrap(),
+        Damage::BlobIsDirectory => {
+            let b = blob_with(env, object);
+            std::fs::remove_file(&b).unwrap();
+            std::fs::create_dir(&b).unwrap();
+        }
+        Damage::FlipResultByte => flip_byte(&only_file(env, "results")),
+        Damage::TruncateManifest => truncate_half(&only_file(env, "manifests")),
+    }
+}
+
+/// Compiles through ccd (after removing the old object) and asserts the
+/// compile succeeded quietly with the bare compiler's object; returns what
+/// the counters say it was.
+fn compile_equals_bare(env: &Env, cc: &str, reference: &[u8], what: &str) -> Outcome {
+    let _ = std::fs::remove_file(env.path("a.o"));
+    let before = env.counts();
+    let out = env.cc(cc, ARGS);
+    let after = env.counts();
+    assert!(
+        out.status.success(),
+        "{what}: compile failed: {}",
+        stderr(&out)
+    );
+    assert!(
+        out.stdout.is_empty() && out.stderr.is_empty(),
+        "{what}: unexpected output: {}",
+        stderr(&out)
+    );
+    let obj = std::fs::read(env.path("a.o")).ok();
+    assert!(
+        obj.as_deref() == Some(reference),
+        "{what}: the object is not the bare compiler's ({} bytes vs {}; outcome {before:?} -> {after:?})",
+        obj.map_or(0, |o| o.len()),
+        reference.len()
+    );
+    assert_eq!(after.errors, before.errors, "{what}: counted as failed");
+    assert_eq!(
+        after.non_cacheable, before.non_cacheable,
+        "{what}: counted as not cacheable"
+    );
+    outcome_of(before, after, what, &out)
+}
+
+fn outcome_of(before: Counts, after: Counts, what: &str, out: &std::process::Output) -> Outcome {
+    if after.hits == before.hits + 1 {
+        Outcome::Hit
+    } else {
+        check_outcome(Outcome::Miss, before, after, what, ARGS, out);
+        Outcome::Miss
+    }
+}
+
+fn expect(env: &Env, cc: &str, reference: &[u8], want: Outcome, what: &str) {
+    let got = compile_equals_bare(env, cc, reference, what);
+    assert_eq!(got, want, "{what}");
+}
+
+fn run(mode: Mode) {
+    for cc in COMPILERS {
+        for damage in DAMAGES {
+            let what = format!("{cc}, {damage:?}, {mode:?}");
+            eprintln!("case: {what}");
+            let env = Env::new();
+            match mode {
+                Mode::WatchOn => env.set_var("CCD_WATCH", "1"),
+                Mode::WatchOff => env.set_var("CCD_WATCH", "0"),
+                // Whatever the suite runs with (CCD_TEST_WATCH).
+                Mode::DamagedWhileStopped => {}
+            }
+            env.write("src/a.c", SRC);
+            env.write("src/conf.h", "#define FACTOR 3\n");
+            let reference = bare_object(&env, cc, ARGS, "a.o");
+
+            expect(
+                &env,
+                cc,
+                &reference,
+                Outcome::Miss,
+                &format!("{what}: first"),
+            );
+            expect(
+                &env,
+                cc,
+                &reference,
+                Outcome::Hit,
+                &format!("{what}: second"),
+            );
+            expect(
+                &env,
+                cc,
+                &reference,
+                Outcome::Hit,
+                &format!("{what}: third"),
+            );
+
+            if mode == Mode::DamagedWhileStopped {
+                let pid = env.daemon_pid();
+                env.stop();
+                support::wait_gone(pid);
+            }
+            apply(&env, damage, &reference);
+
+            // Never a wrong hit: a miss, or a hit with the right bytes (a
+            // damaged record may be bypassed by what the daemon verified
+            // in memory, but a damaged blob never is).
+            let got = compile_equals_bare(&env, cc, &reference, &format!("{what}: after damage"));
+            if matches!(
+                damage,
+                Damage::TruncateBlob
+                    | Damage::FlipBlobByte
+                    | Damage::DeleteBlob
+                    | Damage::BlobIsDirectory
+            ) {
+                assert_eq!(
+                    got,
+                    Outcome::Miss,
+                    "{what}: a hit although the stored object is damaged"
+                );
+            }
+
+            // Stored again: hits resume.
+            expect(
+                &env,
+                cc,
+                &reference,
+                Outcome::Hit,
+                &format!("{what}: after re-store"),
+            );
+            // And a fresh daemon, reading only what is on disk, hits too.
+            let pid = env.daemon_pid();
+            env.stop();
+            support::wait_gone(pid);
+            let got = compile_equals_bare(&env, cc, &reference, &format!("{what}: restarted"));
+            if got == Outcome::Miss {
+                expect(
+                    &env,
+                    cc,
+                    &reference,
+                    Outcome::Hit,
+                    &format!("{what}: restarted, stored again"),
+                );
+            }
+            expect(
+                &env,
+                cc,
+                &reference,
+                Outcome::Hit,
+                &format!("{what}: restarted, final"),
+            );
+        }
+    }
+}
+
+#[test]
+fn damaged_store_with_watcher_on() {
+    run(Mode::WatchOn);
+}
+
+#[test]
+fn damaged_store_with_watcher_off() {
+    run(Mode::WatchOff);
+}
+
+#[test]
+fn damaged_store_met_by_a_fresh_daemon() {
+    run(Mode::DamagedWhileStopped);
+}
