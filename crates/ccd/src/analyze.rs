@@ -53,7 +53,7 @@ pub fn run(file: &Path, json: bool) -> anyhow::Result<String> {
         let unit = v["source"].as_str().unwrap_or("-").to_string();
         r.slowest.push((ms, unit, verdict));
     }
-    r.slowest.sort_by(|a, b| b.0.cmp(&a.0));
+    r.slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
     r.slowest.truncate(10);
     let mut reasons: Vec<(String, u64)> = r.reasons.into_iter().collect();
     reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
