@@ -512,6 +512,7 @@ impl Parser {
             key_args: self.key_args,
             records_command_line: self.record_f || (self.record_g && self.debug),
             debug_info: self.debug,
+            pch: false,
         })
     }
 }

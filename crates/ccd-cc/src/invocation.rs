@@ -148,6 +148,9 @@ pub struct Invocation {
     pub records_command_line: bool,
     /// Debug information that records the working directory.
     pub debug_info: bool,
+    /// Makes (`-x c-header`) or explicitly uses (`-include-pch`) a
+    /// precompiled header.
+    pub pch: bool,
 }
 
 impl Invocation {
@@ -201,6 +204,12 @@ impl Invocation {
     pub fn output_path_is_recorded(&self) -> bool {
         self.side.split_dwarf || self.side.coverage
     }
+
+    /// Precompiled headers embed absolute paths that no prefix map
+    /// removes: such results must never cross checkouts.
+    pub fn uses_or_makes_pch(&self) -> bool {
+        self.pch
+    }
 }
 
 /// The final path component.
@@ -248,6 +257,7 @@ mod tests {
             key_args: vec![],
             records_command_line: false,
             debug_info: false,
+            pch: false,
         }
     }
 

@@ -45,24 +45,32 @@ pub fn connect(start: bool) -> Option<Conn> {
     let mut child = spawn_daemon()?;
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);
-    let mut child_done = false;
+    let mut lost_race_at: Option<Instant> = None;
+    let mut spawns = 1;
     while start.elapsed() < START_TIMEOUT {
         if let Ok(stream) = UnixStream::connect(&loc.socket) {
             return Some(Conn { stream });
         }
-        if !child_done {
-            match child.try_wait() {
-                // Another client's daemon won the race for the lock: keep
-                // waiting for its socket.
-                Ok(Some(status)) if status.success() => child_done = true,
+        match lost_race_at {
+            None => match child.try_wait() {
+                // Another daemon holds the lock: wait for its socket.
+                Ok(Some(status)) if status.success() => lost_race_at = Some(Instant::now()),
                 // The daemon could not start (unwritable directory, foreign
                 // owner, ...): compile without it, right away.
                 Ok(Some(_)) | Err(_) => return None,
                 Ok(None) => {}
+            },
+            // The lock holder never opened a socket: it was an old daemon
+            // on its way out. Start another one.
+            Some(t) if t.elapsed() > Duration::from_millis(200) && spawns < 3 => {
+                child = spawn_daemon()?;
+                spawns += 1;
+                lost_race_at = None;
             }
+            Some(_) => {}
         }
         std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(50));
+        pause = (pause * 2).min(Duration::from_millis(20));
     }
     None
 }

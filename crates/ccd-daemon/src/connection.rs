@@ -79,6 +79,9 @@ pub fn serve(d: &Daemon, stream: UnixStream) {
             },
         },
         Request::Shutdown => {
+            // Released before answering: when `ccd stop` returns, a new
+            // daemon can start.
+            server::release(d);
             let _ = ch.send(&Response::Ok);
             server::exit_now(d);
         }

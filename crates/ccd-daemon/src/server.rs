@@ -43,6 +43,7 @@ pub fn run() -> anyhow::Result<Outcome> {
     if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         return Ok(Outcome::AlreadyRunning);
     }
+    let _ = LOCK_FD.set(lock.as_raw_fd());
     init_logging(&loc.cache_dir, &config);
     for w in &config.warnings {
         tracing::warn!("configuration: {w}");
@@ -61,6 +62,7 @@ pub fn run() -> anyhow::Result<Outcome> {
         .with_context(|| format!("binding {}", loc.socket.display()))?;
     fs::set_permissions(&loc.socket, fs::Permissions::from_mode(0o600))?;
     let socket_ino = fs::metadata(&loc.socket)?.ino();
+    let _ = SOCKET_INO.set(socket_ino);
     tracing::info!(pid = std::process::id(), socket = %loc.socket.display(), "daemon started");
 
     let journal = if config.watch.value {
@@ -85,10 +87,30 @@ pub fn run() -> anyhow::Result<Outcome> {
     for _ in 0..INITIAL_WORKERS {
         pool.spawn_worker();
     }
-    // The main thread only holds the lock; workers do the rest.
+    // The main thread only keeps the lock file open; workers do the rest.
     loop {
         std::thread::park();
         let _ = &lock;
+    }
+}
+
+/// The descriptor holding the single-instance lock.
+static LOCK_FD: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+/// The inode of the socket this daemon bound.
+static SOCKET_INO: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// Gives up the socket and the lock, so that a daemon started right after
+/// this one can take over at once (a compile that comes in while an old
+/// daemon is still exiting must not find the lock taken and no socket).
+pub fn release(d: &Daemon) {
+    // Only our own socket: a successor may already have bound the path.
+    let ours = fs::metadata(&d.location.socket).is_ok_and(|m| Some(&m.ino()) == SOCKET_INO.get());
+    if ours {
+        let _ = fs::remove_file(&d.location.socket);
+    }
+    if let Some(fd) = LOCK_FD.get() {
+        // SAFETY: unlocking a descriptor this process owns.
+        unsafe { libc::flock(*fd, libc::LOCK_UN) };
     }
 }
 
@@ -148,10 +170,10 @@ impl Pool {
     }
 }
 
-/// Stops the process, removing the socket if it is still ours.
+/// Stops the process, releasing the socket and the lock first.
 pub fn exit_now(d: &Daemon) -> ! {
     tracing::info!("daemon exiting");
-    let _ = fs::remove_file(&d.location.socket);
+    release(d);
     std::process::exit(0)
 }
 

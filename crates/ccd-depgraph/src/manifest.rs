@@ -30,6 +30,32 @@ pub struct ManifestEntry {
     pub result: ResultKey,
 }
 
+impl ManifestEntry {
+    /// The entry with every path passed through `f` (used to store paths
+    /// relative to a checkout root and to resolve them again).
+    pub fn map_paths(&self, f: &dyn Fn(&[u8]) -> Vec<u8>) -> ManifestEntry {
+        ManifestEntry {
+            inputs: self
+                .inputs
+                .iter()
+                .map(|i| Input {
+                    path: f(&i.path),
+                    digest: i.digest,
+                })
+                .collect(),
+            probes: self
+                .probes
+                .iter()
+                .map(|p| crate::DirProbe {
+                    dir: f(&p.dir),
+                    ..p.clone()
+                })
+                .collect(),
+            ..self.clone()
+        }
+    }
+}
+
 /// Compilers colour and wrap diagnostics for terminals, so a result with
 /// diagnostics is only replayed to the same kind of stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -67,6 +93,12 @@ impl Manifest {
         });
         self.entries.insert(0, entry);
         self.entries.truncate(MAX_ENTRIES);
+    }
+
+    pub fn map_paths(&self, f: &dyn Fn(&[u8]) -> Vec<u8>) -> Manifest {
+        Manifest {
+            entries: self.entries.iter().map(|e| e.map_paths(f)).collect(),
+        }
     }
 
     /// Moves entry `i` to the front (it just served a hit).

@@ -31,6 +31,12 @@ impl Layout {
         self.sharded("manifests", d)
     }
 
+    /// Facts about compilers (identity digests), so a restarted daemon
+    /// need not probe them again.
+    pub fn compiler(&self, d: &Digest) -> PathBuf {
+        self.sharded("compilers", d)
+    }
+
     pub fn data_dirs(&self) -> [PathBuf; 3] {
         ["blobs", "results", "manifests"].map(|d| self.root.join(d))
     }

@@ -15,6 +15,7 @@ use crate::result::StoredResult;
 
 const KIND_RESULT: u8 = 1;
 const KIND_MANIFEST: u8 = 2;
+const KIND_COMPILER: u8 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -193,6 +194,15 @@ impl Store {
 
     pub fn get_manifest(&self, key: &Digest) -> Option<Manifest> {
         self.get_record(&self.layout.manifest(key), KIND_MANIFEST, false)
+    }
+
+    /// Stores a compiler's identity record (any serialisable value).
+    pub fn put_compiler<T: Serialize>(&self, key: &Digest, value: &T) -> Result<(), StoreError> {
+        self.put_record(&self.layout.compiler(key), KIND_COMPILER, value, false)
+    }
+
+    pub fn get_compiler<T: DeserializeOwned>(&self, key: &Digest) -> Option<T> {
+        self.get_record(&self.layout.compiler(key), KIND_COMPILER, false)
     }
 
     /// Removes every entry.

@@ -12,6 +12,7 @@ use ccd_store::{StoredDepfile, StoredResult, deliver};
 
 use super::context::Context;
 use super::request::Req;
+use super::worktree::{bytes_from_key, from_key};
 use crate::state::Daemon;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,9 +55,10 @@ pub fn prepare(d: &Daemon, ctx: &Context, req: &Req, key: &Digest) -> Result<Del
     {
         return Err(HitError::Damaged);
     }
+    let root = ctx.root.as_ref().map(|r| r.root.as_path());
     let depfile = match (&r.depfile, &ctx.user_depfile) {
         (Some(StoredDepfile::Rendered { deps }), Some(path)) => {
-            let deps: Vec<Vec<u8>> = deps.iter().map(|d| d.to_vec()).collect();
+            let deps: Vec<Vec<u8>> = deps.iter().map(|d| from_key(root, d)).collect();
             let family = ctx.compiler.family;
             let targets = depfile::targets_for(family, &ctx.inv);
             Some((
@@ -68,7 +70,7 @@ pub fn prepare(d: &Daemon, ctx: &Context, req: &Req, key: &Digest) -> Result<Del
             if *targets_key != ctx.targets_key {
                 return Err(HitError::OtherTargets);
             }
-            Some((path.clone(), bytes.clone()))
+            Some((path.clone(), bytes_from_key(root, bytes)))
         }
         (None, None) => None,
         _ => return Err(HitError::Mismatch),

@@ -42,7 +42,7 @@ pub struct Plan {
 }
 
 pub fn plan(d: &Daemon, ctx: &Context) -> Plan {
-    let mut extra_args = Vec::new();
+    let mut extra_args: Vec<Vec<u8>> = ctx.root.iter().filter_map(|r| r.inject.clone()).collect();
     let deps = if !ctx.inv.language.is_preprocessed_by_compiler() {
         DepSource::SourceOnly
     } else {

@@ -16,7 +16,7 @@ use ccd_filestate::{Digest, Stamp, stat};
 use super::request::Req;
 use crate::state::{Daemon, lock};
 
-#[derive(Debug)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Compiler {
     pub path: PathBuf,
     pub family: Family,
@@ -61,7 +61,21 @@ pub fn identify(d: &Daemon, req: &Req) -> Result<Arc<Compiler>, IdentifyError> {
     {
         return Ok(Arc::clone(c));
     }
-    let (stamps, compiler) = probe(req, path)?;
+    // A restarted daemon finds what an earlier one learned on disk.
+    let record_key = Digest(*blake3::hash(path.as_os_str().as_bytes()).as_bytes());
+    let stored: Option<(Stamps, Compiler)> = d.store.get_compiler(&record_key);
+    let (stamps, compiler) = match stored {
+        Some((stamps, c))
+            if c.path == *path && stamps.iter().all(|(p, s)| stat(p).ok().as_ref() == Some(s)) =>
+        {
+            (stamps, c)
+        }
+        _ => {
+            let (stamps, c) = probe(req, path)?;
+            let _ = d.store.put_compiler(&record_key, &(&stamps, &c));
+            (stamps, c)
+        }
+    };
     let compiler = Arc::new(compiler);
     lock(&d.compilers.map).insert(path.clone(), (stamps, Arc::clone(&compiler)));
     Ok(compiler)

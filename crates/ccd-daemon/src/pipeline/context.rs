@@ -1,6 +1,7 @@
 //! Phase: build the compile context: its key (everything known before
 //! looking at headers) and where the invocation's files are.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use ccd_filestate::Digest;
 
 use super::compiler_identity::Compiler;
 use super::request::Req;
+use super::worktree::{Remap, Root};
 
 pub struct Context {
     /// The key of the context's manifest.
@@ -16,6 +18,12 @@ pub struct Context {
     /// The directory paths in the key are relative to (the working
     /// directory; a checkout's root when paths are remapped).
     pub key_root: PathBuf,
+    /// The checkout root when paths are remapped (`CCD_PATH_REMAP=auto`):
+    /// stored paths under it are relative to it.
+    pub root: Option<Root>,
+    /// The key of this context in *this* checkout: what the file watcher
+    /// vouches for is always absolute paths.
+    pub local_key: Digest,
     pub inv: Invocation,
     pub compiler: Arc<Compiler>,
     pub source: PathBuf,
@@ -54,33 +62,58 @@ impl KeyHasher {
     }
 }
 
-pub fn build(compiler: Arc<Compiler>, inv: Invocation, req: &Req) -> Context {
+pub fn build(compiler: Arc<Compiler>, inv: Invocation, req: &Req, remap: &Remap) -> Context {
+    let root = match remap {
+        Remap::Active(r) => Some(r.clone()),
+        _ => None,
+    };
+    // Under path remapping, the checkout root is replaced by a mark in
+    // everything that is keyed.
+    let k = |b: &[u8]| match &root {
+        Some(r) => r.arg_to_key(b),
+        None => b.to_vec(),
+    };
     let mut h = KeyHasher::new("ccd-context-v1");
     h.field(&compiler.digest.0)
-        .field(req.cwd.as_os_str().as_encoded_bytes())
-        .field(&inv.source)
+        .field(&k(req.cwd.as_os_str().as_bytes()))
+        .field(&k(&inv.source))
         .field(format!("{:?}/{:?}", inv.language, inv.mode).as_bytes());
     h.field(&(inv.key_args.len() as u64).to_le_bytes());
     for a in &inv.key_args {
-        h.field(a);
+        h.field(&k(a));
     }
     h.field(format!("deps:{:?}/{}", inv.deps.kind, inv.deps.phony).as_bytes());
     if inv.output_path_is_recorded() {
-        h.field(&inv.output_path());
+        h.field(&k(&inv.output_path()));
     }
-    for (k, v) in req.keyed_env() {
-        h.field(k).field(v);
+    for (name, v) in req.keyed_env() {
+        h.field(name).field(&k(v));
+    }
+    // A precompiled header embeds absolute paths no prefix map removes:
+    // its results never cross checkouts (zccache issues #474, #489).
+    if root.is_some() && inv.uses_or_makes_pch() {
+        h.field(b"pch-checkout")
+            .field(req.cwd.as_os_str().as_bytes());
     }
     let key = h.finish();
+    let key_root = root
+        .as_ref()
+        .map_or_else(|| req.cwd.clone(), |r| r.root.clone());
+    let local_key = KeyHasher::new("ccd-local-v1")
+        .field(&key.0)
+        .field(key_root.as_os_str().as_bytes())
+        .finish();
 
     let mut t = KeyHasher::new("ccd-depfile-targets-v1");
     for target in depfile::targets_for(compiler.family, &inv) {
-        t.field(&target);
+        t.field(&k(&target));
     }
     let fixed_time = req.env("SOURCE_DATE_EPOCH").is_some() && compiler.honors_source_date_epoch;
     Context {
         key,
-        key_root: req.cwd.clone(),
+        key_root,
+        root,
+        local_key,
         source: req.abs(&inv.source),
         output: req.abs(&inv.output_path()),
         user_depfile: inv.user_depfile_path().map(|p| req.abs(&p)),

@@ -94,9 +94,9 @@ pub fn try_fast_hit(
     trace: &TraceInfo,
 ) -> Option<(CompileOutput, u64)> {
     d.journal.as_ref()?;
-    let sealed = lock(&d.context_cache).get(&ctx.key).cloned()?;
+    let sealed = lock(&d.context_cache).get(&ctx.local_key).cloned()?;
     if !sealed.still_valid(d) || !sealed.stderr_for.accepts(ctx.tty) {
-        lock(&d.context_cache).remove(&ctx.key);
+        lock(&d.context_cache).remove(&ctx.local_key);
         return None;
     }
     let delivery = cached_hit::prepare(d, ctx, req, &sealed.result).ok()?;
@@ -179,7 +179,7 @@ pub fn remember(
         fixed_time: ctx.fixed_time,
         stderr_for: entry.stderr_for,
     });
-    insert(&d.context_cache, ctx.key, Arc::clone(&sealed));
+    insert(&d.context_cache, ctx.local_key, Arc::clone(&sealed));
     insert(&d.request_cache, *req_key, sealed);
 }
 

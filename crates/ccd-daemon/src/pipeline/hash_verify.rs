@@ -8,6 +8,7 @@ use ccd_depgraph::{Conditions, Manifest, Verdict, verify};
 use ccd_filestate::Hashed;
 
 use super::context::Context;
+use super::worktree::from_key;
 use crate::state::Daemon;
 
 pub struct Checked {
@@ -18,7 +19,12 @@ pub struct Checked {
 
 pub fn hash_and_verify(d: &Daemon, ctx: &Context) -> io::Result<Checked> {
     let source = d.files.digest(&ctx.source)?;
-    let manifest = d.manifest(&ctx.key);
+    let mut manifest = d.manifest(&ctx.key);
+    if let Some(root) = &ctx.root {
+        // Paths under the checkout root are stored relative to it.
+        let root = root.root.clone();
+        manifest = Arc::new(manifest.map_paths(&|p| from_key(Some(&root), p)));
+    }
     let verdict = verify(
         &manifest,
         source.digest,

@@ -1,7 +1,8 @@
 //! The per-compile pipeline. Each phase is a module; this orchestrator reads
 //! top to bottom:
 //!
-//! 1. [`expand_args`]: response files expanded;
+//! 1. [`expand_args`]: response files expanded; [`worktree`]: the checkout
+//!    root and the arguments in effect when paths are remapped;
 //! 2. [`compiler_identity`]: which compiler, by content;
 //! 3. [`classify`]: cacheable, several sources (split into one compile
 //!    each), or passed through with a reason;
@@ -32,6 +33,7 @@ pub mod request;
 pub mod store_outcome;
 pub mod system_includes;
 pub mod trace;
+pub mod worktree;
 
 use ccd_depgraph::Verdict;
 use ccd_filestate::Digest;
@@ -67,6 +69,15 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
         None => return passthrough(d, ch, &trace, "unreadable response file"),
     }
 
+    // 1b. Worktree root and effective arguments (path remapping).
+    let remap = worktree::resolve(&req);
+    if let worktree::Remap::Active(r) = &remap
+        && let Some(inject) = &r.inject
+    {
+        req.args.push(inject.clone());
+    }
+    trace.remap(&remap);
+
     // 2. Compiler identity.
     let compiler = match compiler_identity::identify(d, &req) {
         Ok(c) => c,
@@ -94,7 +105,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
     };
 
     // 4. Compile context, and the fast hit for a context verified before.
-    let ctx = context::build(compiler, inv, &req);
+    let ctx = context::build(compiler, inv, &req, &remap);
     trace.context(&ctx);
     if let Some((out, saved_ms)) = fast_paths::try_fast_hit(d, &ctx, &req, req_key, trace.info()) {
         let _ = ch.send(&Response::Hit(out));
@@ -182,6 +193,8 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
     if let Some(entry) = stored
         && let Ok(delivery) = cached_hit::prepare(d, &ctx, &req, &entry.result)
     {
+        let root = ctx.root.as_ref().map(|r| r.root.clone());
+        let entry = entry.map_paths(&|p| worktree::from_key(root.as_deref(), p));
         fast_paths::remember(d, &ctx, &req, req_key, &entry, delivery, trace.info());
     }
 }

@@ -108,12 +108,37 @@ pub fn store(
     };
 
     let outputs = store_outputs(d, ctx, plan)?;
+    if let Some(r) = &ctx.root {
+        // Paths under the checkout root are stored relative to it; an output
+        // that still names the root (a path in a -D value, say) cannot be
+        // shared with another checkout.
+        let root = r.root.as_os_str().as_bytes();
+        let named = ctx
+            .side
+            .iter()
+            .map(|(_, p)| p)
+            .chain([&ctx.output])
+            .any(|p| std::fs::read(p).is_ok_and(|b| memchr::memmem::find(&b, root).is_some()));
+        if named {
+            return Err("an output names the checkout path");
+        }
+    }
     let stderr_for = match (out.stderr.is_empty(), ctx.tty) {
         (true, _) => StderrFor::Any,
         (false, None) => StderrFor::Pipe,
         (false, Some(c)) => StderrFor::Terminal(c),
     };
-    let result_key = result_key(ctx, &inputs, date.as_deref(), stderr_for);
+    let keyed_inputs: Vec<Input> = inputs
+        .iter()
+        .map(|i| Input {
+            path: ctx
+                .root
+                .as_ref()
+                .map_or_else(|| i.path.clone(), |r| r.to_key(&i.path)),
+            digest: i.digest,
+        })
+        .collect();
+    let result_key = result_key(ctx, &keyed_inputs, date.as_deref(), stderr_for);
     let result = StoredResult {
         outputs,
         depfile: user_depfile,
@@ -130,6 +155,10 @@ pub fn store(
         date,
         stderr_for,
         result: result_key,
+    };
+    let entry = match &ctx.root {
+        Some(r) => entry.map_paths(&|p| r.to_key(p)),
+        None => entry,
     };
     d.update_manifest(&ctx.key, |m| m.insert(entry.clone()))
         .map_err(|_| "cannot write to the cache")?;

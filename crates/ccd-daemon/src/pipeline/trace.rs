@@ -45,6 +45,10 @@ impl Trace {
         }
     }
 
+    pub fn remap(&mut self, remap: &super::worktree::Remap) {
+        self.info.path_remap = remap.describe();
+    }
+
     /// Attaches the compile's context (source, output, key root).
     pub fn context(&mut self, ctx: &Context) {
         self.info.source = Some(ctx.source.clone());
