@@ -11,6 +11,7 @@ pub mod language;
 pub mod response_file;
 pub mod scan;
 pub mod search_path;
+pub mod strict_paths;
 pub mod system_dirs;
 
 pub use args::{dependency_pass_args, parse, parse_for};

@@ -52,7 +52,7 @@ pub fn run_wrapper(inv: Invocation) -> ! {
     };
     let req = compile_request(&cwd, &compiler, &args);
     match conn.exchange(&req) {
-        Some(Response::Hit(out)) => run::finish(&out),
+        Some(Response::Hit(out)) | Some(Response::Refused(out)) => run::finish(&out),
         Some(Response::Run { extra_args }) => {
             let out = run::capture(&compiler, &args, &extra_args);
             // The daemon stores the result; whatever it says, the build gets

@@ -61,7 +61,7 @@ fn one(cwd: &Path, compiler: &Path, args: &[OsString]) -> CompileOutput {
         return run::capture(compiler, args, &[]);
     };
     match conn.exchange(&compile_request(cwd, compiler, args)) {
-        Some(Response::Hit(out)) => out,
+        Some(Response::Hit(out)) | Some(Response::Refused(out)) => out,
         Some(Response::Run { extra_args }) => {
             let out = run::capture(compiler, args, &extra_args);
             let _ = conn.exchange(&Request::CompileFinished(out.clone()));

@@ -80,6 +80,9 @@ pub enum Response {
     },
     /// Run the compiler unchanged; ccd does not cache this invocation.
     Passthrough,
+    /// ccd refuses the compile (a `--strict-paths` violation): print these
+    /// streams and exit with the code, without running the compiler.
+    Refused(CompileOutput),
     /// Several sources in one command (`gcc -c a.c b.c`): send each of these
     /// argument lists as its own compile request (they may run in
     /// parallel), then print their stdout and stderr in this order and exit

@@ -54,9 +54,20 @@ fn wrapper_invocation(args: Vec<OsString>) -> Option<Invocation> {
             args: it.collect(),
         });
     }
-    let first = it.next()?;
+    let mut first = it.next()?;
     if admin::is_admin_word(&first) {
         return None;
+    }
+    // `ccd --strict-paths[=MODE] gcc ...`: wrapper options before the
+    // compiler travel to the daemon as CCD_STRICT_PATHS.
+    while let Some(mode) = first.as_bytes().strip_prefix(b"--strict-paths") {
+        let mode = match mode {
+            b"" => "absolute".to_string(),
+            m => String::from_utf8_lossy(m.strip_prefix(b"=").unwrap_or(m)).into_owned(),
+        };
+        // SAFETY: the wrapper is single-threaded at this point.
+        unsafe { std::env::set_var("CCD_STRICT_PATHS", mode) };
+        first = it.next()?;
     }
     Some(Invocation::Explicit {
         compiler: first,

@@ -1,8 +1,9 @@
 //! The per-compile pipeline. Each phase is a module; this orchestrator reads
 //! top to bottom:
 //!
-//! 1. [`expand_args`]: response files expanded; [`worktree`]: the checkout
-//!    root and the arguments in effect when paths are remapped;
+//! 1. [`expand_args`]: response files expanded; [`strict_paths`]: include
+//!    paths spelled as the build demands; [`worktree`]: the checkout root
+//!    and the arguments in effect when paths are remapped;
 //! 2. [`compiler_identity`]: which compiler, by content;
 //! 3. [`classify`]: cacheable, several sources (split into one compile
 //!    each), or passed through with a reason;
@@ -31,13 +32,14 @@ pub mod hash_verify;
 pub mod include_probes;
 pub mod request;
 pub mod store_outcome;
+pub mod strict_paths;
 pub mod system_includes;
 pub mod trace;
 pub mod worktree;
 
 use ccd_depgraph::Verdict;
 use ccd_filestate::Digest;
-use ccd_protocol::{ByteBuf, CompileRequest, PROTOCOL_VERSION, Response};
+use ccd_protocol::{ByteBuf, CompileOutput, CompileRequest, PROTOCOL_VERSION, Response};
 
 use crate::connection::Channel;
 use crate::state::Daemon;
@@ -67,6 +69,18 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
             req.response_files = e.files;
         }
         None => return passthrough(d, ch, &trace, "unreadable response file"),
+    }
+
+    // 1a. Strict path validation, on the expanded arguments.
+    if let Err(message) = strict_paths::check(&req) {
+        Stats::bump(&d.stats.errors);
+        trace.record(d, "Error", "strict paths", 0);
+        let _ = ch.send(&Response::Refused(CompileOutput {
+            exit_code: 1,
+            stdout: ByteBuf::new(),
+            stderr: ByteBuf::from(format!("{message}\n")),
+        }));
+        return;
     }
 
     // 1b. Worktree root and effective arguments (path remapping).
