@@ -121,7 +121,6 @@ const REFUSED: &[&str] = &[
     "-cxx-isystem",
     "-MJ",
     "-MG",
-    "-include-pch",
     "-I-",
     "-H",
     "-Q",
@@ -355,6 +354,7 @@ impl Parser {
             "-isystem" => self.search.system.push(value.to_vec()),
             "-idirafter" => self.search.after.push(value.to_vec()),
             "-include" | "-imacros" => self.search.forced.push(value.to_vec()),
+            "-include-pch" => self.search.pch.push(value.to_vec()),
             "--sysroot" | "-isysroot" | "-target" | "-arch" => {
                 self.search
                     .system_affecting
@@ -479,7 +479,16 @@ impl Parser {
         if self.syntax_only {
             return Err(NonCacheable::NoObjectOutput.into());
         }
-        let mode = if self.assembly {
+        let headers_only = !self.sources.is_empty()
+            && self
+                .sources
+                .iter()
+                .all(|(_, l)| matches!(l, Some(Language::CHeader | Language::CxxHeader)));
+        let mode = if headers_only && !self.assembly {
+            // Compiling a header makes a precompiled header, with or
+            // without -c.
+            Mode::Pch
+        } else if self.assembly {
             Mode::Assembly
         } else if self.compile_only {
             Mode::Object
@@ -498,9 +507,10 @@ impl Parser {
             return Err(NonCacheable::LinkerInput.into());
         }
         let language = language.ok_or(NonCacheable::UnknownLanguage)?;
-        if matches!(language, Language::CHeader | Language::CxxHeader) {
+        if matches!(language, Language::CHeader | Language::CxxHeader) && mode != Mode::Pch {
             return Err(NonCacheable::PrecompiledHeader.into());
         }
+        let pch = mode == Mode::Pch || !self.search.pch.is_empty();
         Ok(Invocation {
             mode,
             source,
@@ -512,7 +522,7 @@ impl Parser {
             key_args: self.key_args,
             records_command_line: self.record_f || (self.record_g && self.debug),
             debug_info: self.debug,
-            pch: false,
+            pch,
         })
     }
 }
@@ -552,6 +562,7 @@ impl Parser {
 /// Options that take a value, joined (`-Ifoo`, `--sysroot=/x`) or as the
 /// next argument. Longer names first so `-isystem` is not read as `-i`.
 const SEPARABLE: &[&str] = &[
+    "-include-pch",
     "-Xpreprocessor",
     "-Xassembler",
     "-idirafter",
@@ -689,7 +700,7 @@ mod tests {
         assert_eq!(reason("-c a.c -save-temps"), NonCacheable::SaveTemps);
         assert_eq!(reason("-c a.c -save-temps=obj"), NonCacheable::SaveTemps);
         assert_eq!(reason("-c @args"), NonCacheable::ResponseFile);
-        assert_eq!(reason("-c a.h"), NonCacheable::PrecompiledHeader);
+        assert_eq!(reason("-S a.h"), NonCacheable::PrecompiledHeader);
         assert_eq!(reason("--version"), NonCacheable::InfoQuery);
         assert_eq!(reason("-c a.c -v"), NonCacheable::InfoQuery);
         assert_eq!(reason("-c a.c x.o"), NonCacheable::LinkerInput);
@@ -728,6 +739,21 @@ mod tests {
             NonCacheable::UnsupportedOption(_)
         ));
         assert_eq!(reason("-c a.c -fsyntax-only"), NonCacheable::NoObjectOutput);
+    }
+
+    #[test]
+    fn precompiled_headers() {
+        let i = inv("-c pre.h");
+        assert_eq!(i.mode, Mode::Pch);
+        assert!(i.pch);
+        assert_eq!(i.output_path(), b"pre.h.gch");
+        let i = inv("-x c-header pre.h -o out/pre.pch");
+        assert_eq!(i.mode, Mode::Pch);
+        assert_eq!(i.output_path(), b"out/pre.pch");
+        let i = inv("-include-pch pre.pch -c a.c");
+        assert_eq!(i.search.pch, vec![b"pre.pch".to_vec()]);
+        assert!(i.pch);
+        assert!(!inv("-c a.c").pch);
     }
 
     #[test]

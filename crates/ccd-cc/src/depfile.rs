@@ -159,6 +159,7 @@ pub fn targets_for(family: Family, inv: &Invocation) -> Vec<Vec<u8>> {
                 let ext: &[u8] = match inv.mode {
                     Mode::Object => b".o",
                     Mode::Assembly => b".s",
+                    Mode::Pch => b".h.gch",
                 };
                 let name = basename(&inv.source);
                 let stem = match name.iter().rposition(|b| *b == b'.') {

@@ -71,6 +71,8 @@ pub enum Mode {
     Object,
     /// `-S`: assembly text.
     Assembly,
+    /// A header compiled on its own: a precompiled header.
+    Pch,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,6 +116,8 @@ pub struct SearchOptions {
     pub after: Vec<Vec<u8>>,
     /// `-include` / `-imacros` files, processed before the source.
     pub forced: Vec<Vec<u8>>,
+    /// `-include-pch` files (clang).
+    pub pch: Vec<Vec<u8>>,
     /// Arguments that change the compiler's default system directories
     /// (`--sysroot`, `-nostdinc`, `-target`, `-m32`, ...): the daemon asks the
     /// compiler for its search list with exactly these.
@@ -159,11 +163,12 @@ impl Invocation {
         if let Some(o) = &self.output {
             return o.clone();
         }
-        let ext: &[u8] = match self.mode {
-            Mode::Object => b".o",
-            Mode::Assembly => b".s",
-        };
-        [stem(basename(&self.source)), ext].concat()
+        match self.mode {
+            Mode::Object => [stem(basename(&self.source)), b".o"].concat(),
+            Mode::Assembly => [stem(basename(&self.source)), b".s"].concat(),
+            // gcc and clang: `pre.h` -> `pre.h.gch`, next to the header.
+            Mode::Pch => [&self.source[..], b".gch"].concat(),
+        }
     }
 
     /// The dependency file the user asked for, if any.

@@ -27,6 +27,10 @@ pub struct ManifestEntry {
     pub date: Option<String>,
     /// Where the result's diagnostics may be replayed.
     pub stderr_for: StderrFor,
+    /// Files whose modification times the compiler itself checks (a clang
+    /// precompiled header records its headers' mtimes and refuses to load
+    /// when they differ): the result is valid only while they are the same.
+    pub mtimes: Vec<(serde_bytes::ByteBuf, i64)>,
     pub result: ResultKey,
 }
 
@@ -50,6 +54,11 @@ impl ManifestEntry {
                     dir: f(&p.dir),
                     ..p.clone()
                 })
+                .collect(),
+            mtimes: self
+                .mtimes
+                .iter()
+                .map(|(p, t)| (serde_bytes::ByteBuf::from(f(p)), *t))
                 .collect(),
             ..self.clone()
         }
@@ -123,6 +132,7 @@ mod tests {
             probes: vec![],
             date: None,
             stderr_for: StderrFor::Any,
+            mtimes: vec![],
             result: Digest([tag; 32]),
         }
     }

@@ -90,7 +90,10 @@ pub fn entry_holds<'a>(
         });
         now == Some(input.digest)
     });
-    inputs_hold && entry.probes.iter().all(|p| p.holds())
+    let mtimes_hold = entry.mtimes.iter().all(|(p, t)| {
+        ccd_filestate::stat(Path::new(OsStr::from_bytes(p))).is_ok_and(|s| s.mtime_ns == *t)
+    });
+    inputs_hold && mtimes_hold && entry.probes.iter().all(|p| p.holds())
 }
 
 #[cfg(test)]
@@ -129,6 +132,7 @@ mod tests {
             probes: probes.finish(ccd_filestate::now_ns()),
             date: Some("d1".into()),
             stderr_for: crate::StderrFor::Any,
+            mtimes: vec![],
             result: Digest([9; 32]),
         };
         let mut m = Manifest::default();

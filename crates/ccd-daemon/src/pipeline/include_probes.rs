@@ -15,39 +15,63 @@ pub struct ScannedInput<'a> {
     pub scan: &'a ScanResult,
 }
 
+/// The recorded lookups, and precompiled headers that may stand in for
+/// headers (the compiler does not list those in its dependency output).
+pub struct Lookups {
+    pub set: ProbeSet,
+    pub pch_files: Vec<Vec<u8>>,
+    /// A `.gch` directory was found: too many variants to follow.
+    pub pch_dir: bool,
+}
+
+/// `inputs[0]` must be the source file.
 pub fn record(
     req: &Req,
     chain: &SearchChain,
     forced: &[Vec<u8>],
     inputs: &[ScannedInput<'_>],
-) -> ProbeSet {
-    let mut set = ProbeSet::new();
+) -> Lookups {
+    let mut l = Lookups {
+        set: ProbeSet::new(),
+        pch_files: Vec::new(),
+        pch_dir: false,
+    };
     let abs = |p: &[u8]| req.abs(p).as_os_str().as_bytes().to_vec();
-    let walk = |set: &mut ProbeSet, candidates: Vec<Vec<u8>>, exhaustive: bool| {
+    // A precompiled header `x.h.gch` (or clang's `x.h.pch`) replaces `x.h`
+    // for -include files and for includes of the source file itself.
+    let walk = |l: &mut Lookups, candidates: Vec<Vec<u8>>, exhaustive: bool, pch_possible: bool| {
         for c in candidates {
+            let c = abs(&c);
+            if pch_possible {
+                for ext in [&b".gch"[..], b".pch"] {
+                    let p = [&c[..], ext].concat();
+                    match l.set.observe(&p) {
+                        Some(Expect::File) => l.pch_files.push(p),
+                        Some(Expect::Dir) => l.pch_dir = true,
+                        _ => {}
+                    }
+                }
+            }
             // `#include_next` continues after the includer's directory,
             // which we do not track: record every candidate instead.
-            if set.observe(&abs(&c)) == Some(Expect::File) && !exhaustive {
+            if l.set.observe(&c) == Some(Expect::File) && !exhaustive {
                 break;
             }
         }
     };
     for f in forced {
-        walk(&mut set, chain.forced_candidates(f), false);
+        walk(&mut l, chain.forced_candidates(f), false, true);
     }
-    for input in inputs {
+    for (n, input) in inputs.iter().enumerate() {
         for lookup in &input.scan.lookups {
-            walk(
-                &mut set,
-                chain.candidates(input.spelled, lookup),
-                lookup.next,
-            );
+            let candidates = chain.candidates(input.spelled, lookup);
+            walk(&mut l, candidates, lookup.next, n == 0);
         }
     }
     if inputs.iter().any(|i| i.scan.computed_lookup) {
-        record_computed(&mut set, chain, inputs, &abs);
+        record_computed(&mut l.set, chain, inputs, &abs);
     }
-    set
+    l
 }
 
 /// `#include MACRO`: the name is unknown, but the file it found is among

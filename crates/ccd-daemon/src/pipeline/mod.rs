@@ -102,7 +102,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
     };
 
     // 3. Classify.
-    let inv = match classify::classify(&req) {
+    let inv = match classify::classify(&req, compiler.family) {
         Class::Compile(inv) => *inv,
         Class::Split(jobs) => {
             let jobs = jobs

@@ -88,6 +88,7 @@ pub fn store(
         }
     }
 
+    let mut mtimes = Vec::new();
     let probes = if ctx.inv.language.is_preprocessed_by_compiler() {
         let system = system_includes::discover(d, &ctx.compiler, &ctx.inv, req)
             .ok_or("the compiler's include directories are unknown")?;
@@ -98,11 +99,47 @@ pub fn store(
             .zip(&scans)
             .map(|((spelled, _), scan)| ScannedInput { spelled, scan })
             .collect();
-        let set = include_probes::record(req, &chain, &ctx.inv.search.forced, &scanned);
-        if set.unreliable {
+        let lookups = include_probes::record(req, &chain, &ctx.inv.search.forced, &scanned);
+        if lookups.set.unreliable {
             return Err("an include lookup could not be examined");
         }
-        set.finish(plan.started_ns)
+        if lookups.pch_dir {
+            return Err("a .gch directory of precompiled headers");
+        }
+        // Precompiled headers are inputs the dependency output leaves out.
+        let explicit = ctx
+            .inv
+            .search
+            .pch
+            .iter()
+            .map(|p| req.abs(p).as_os_str().as_bytes().to_vec());
+        for p in explicit.chain(lookups.pch_files.iter().cloned()) {
+            let path = std::path::PathBuf::from(OsStr::from_bytes(&p));
+            let hashed = d
+                .files
+                .digest(&path)
+                .map_err(|_| "a precompiled header vanished")?;
+            if hashed.stamp.changed_ns() >= plan.started_ns - COARSE_CLOCK_SLACK_NS {
+                return Err("an input changed during the compile");
+            }
+            if !inputs.iter().any(|i| i.path == p) {
+                inputs.push(Input {
+                    path: p,
+                    digest: hashed.digest,
+                });
+            }
+        }
+        // clang refuses a precompiled header whose headers' mtimes changed.
+        let uses_pch = !ctx.inv.search.pch.is_empty() || !lookups.pch_files.is_empty();
+        if uses_pch && ctx.compiler.family == ccd_cc::Family::Clang {
+            for i in &inputs {
+                let t = stat(std::path::Path::new(OsStr::from_bytes(&i.path)))
+                    .map_err(|_| "an input vanished")?
+                    .mtime_ns;
+                mtimes.push((serde_bytes::ByteBuf::from(i.path.clone()), t));
+            }
+        }
+        lookups.set.finish(plan.started_ns)
     } else {
         Vec::new()
     };
@@ -154,6 +191,7 @@ pub fn store(
         probes,
         date,
         stderr_for,
+        mtimes,
         result: result_key,
     };
     let entry = match &ctx.root {
