@@ -59,11 +59,10 @@ pub fn prepare(d: &Daemon, ctx: &Context, req: &Req, key: &Digest) -> Result<Del
     let depfile = match (&r.depfile, &ctx.user_depfile) {
         (Some(StoredDepfile::Rendered { deps }), Some(path)) => {
             let deps: Vec<Vec<u8>> = deps.iter().map(|d| from_key(root, d)).collect();
-            let family = ctx.compiler.family;
-            let targets = depfile::targets_for(family, &ctx.inv);
+            let r = ctx.depfile_render.as_ref().ok_or(HitError::Mismatch)?;
             Some((
                 path.clone(),
-                depfile::render(family, &targets, &deps, ctx.inv.deps.phony),
+                depfile::render(r.family, &r.targets, &deps, r.phony),
             ))
         }
         (Some(StoredDepfile::Verbatim { bytes, targets_key }), Some(path)) => {
@@ -77,13 +76,9 @@ pub fn prepare(d: &Daemon, ctx: &Context, req: &Req, key: &Digest) -> Result<Del
     };
     let mut files = Vec::with_capacity(r.outputs.len());
     for o in &r.outputs {
-        let dest = if o.role == "object" {
-            ctx.output.clone()
-        } else {
-            match ctx.side.iter().find(|(role, _)| *role == o.role) {
-                Some((_, p)) => p.clone(),
-                None => return Err(HitError::Mismatch),
-            }
+        let dest = match ctx.outputs.iter().find(|(role, _)| *role == o.role) {
+            Some((_, p)) => p.clone(),
+            None => return Err(HitError::Mismatch),
         };
         files.push((d.store.blob_path(&o.blob), dest));
     }

@@ -8,7 +8,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ccd_cc::DepKind;
+use ccd_cc::{DepKind, Invocation};
 use ccd_filestate::{Stamp, now_ns, stat};
 use ccd_protocol::{ByteBuf, CompileOutput, Request, Response};
 
@@ -33,23 +33,22 @@ pub enum DepSource {
 pub struct Plan {
     pub extra_args: Vec<Vec<u8>>,
     pub deps: DepSource,
-    /// Stamps of the outputs before the compile: an output counts only if
-    /// the compile wrote it.
-    pub output_before: Option<Stamp>,
-    pub side_before: Vec<Option<Stamp>>,
+    /// Stamps of the outputs (as in `Context::outputs`) before the compile:
+    /// an output counts only if the compile wrote it.
+    pub outputs_before: Vec<Option<Stamp>>,
     pub started_ns: i64,
     pub started: Instant,
 }
 
-pub fn plan(d: &Daemon, ctx: &Context) -> Plan {
+pub fn plan(d: &Daemon, ctx: &Context, inv: &Invocation) -> Plan {
     let mut extra_args: Vec<Vec<u8>> = ctx.root.iter().filter_map(|r| r.inject.clone()).collect();
-    let deps = if !ctx.inv.language.is_preprocessed_by_compiler() {
+    let deps = if !inv.language.is_preprocessed_by_compiler() {
         DepSource::SourceOnly
     } else {
-        match (ctx.inv.deps.kind, &ctx.user_depfile) {
+        match (inv.deps.kind, &ctx.user_depfile) {
             (Some(DepKind::All), Some(p)) => DepSource::User(p.clone()),
             (Some(_), _) => DepSource::Pass,
-            (None, _) if ctx.inv.records_command_line => DepSource::Pass,
+            (None, _) if inv.records_command_line => DepSource::Pass,
             (None, _) => {
                 let p = d.temp_path(".d");
                 extra_args.extend([
@@ -64,8 +63,7 @@ pub fn plan(d: &Daemon, ctx: &Context) -> Plan {
     Plan {
         extra_args,
         deps,
-        output_before: stat(&ctx.output).ok(),
-        side_before: ctx.side.iter().map(|(_, p)| stat(p).ok()).collect(),
+        outputs_before: ctx.outputs.iter().map(|(_, p)| stat(p).ok()).collect(),
         started_ns: now_ns(),
         started: Instant::now(),
     }

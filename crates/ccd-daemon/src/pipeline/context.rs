@@ -24,13 +24,17 @@ pub struct Context {
     /// The key of this context in *this* checkout: what the file watcher
     /// vouches for is always absolute paths.
     pub local_key: Digest,
-    pub inv: Invocation,
     pub compiler: Arc<Compiler>,
     pub source: PathBuf,
+    /// The main output.
     pub output: PathBuf,
+    /// Every output file by role ("object", "dwo", "rlib", ...), the main
+    /// output first.
+    pub outputs: Vec<(String, PathBuf)>,
     pub user_depfile: Option<PathBuf>,
-    /// Side files the flags ask for, by role.
-    pub side: Vec<(&'static str, PathBuf)>,
+    /// How to write the user's dependency file for this invocation's target
+    /// names (C/C++); `None`: only a verbatim copy can be replayed.
+    pub depfile_render: Option<DepRender>,
     /// What `__DATE__` expands to now, coarsely (see [`date_tag`]).
     pub date_tag: String,
     /// Fingerprint of the terminal stderr goes to, if it is one.
@@ -41,28 +45,34 @@ pub struct Context {
     pub fixed_time: bool,
 }
 
+pub struct DepRender {
+    pub family: ccd_cc::Family,
+    pub targets: Vec<Vec<u8>>,
+    pub phony: bool,
+}
+
 /// Length-prefixed fields, so that no two field lists hash alike.
-struct KeyHasher(blake3::Hasher);
+pub struct KeyHasher(blake3::Hasher);
 
 impl KeyHasher {
-    fn new(domain: &str) -> KeyHasher {
+    pub fn new(domain: &str) -> KeyHasher {
         let mut h = blake3::Hasher::new();
         h.update(domain.as_bytes());
         KeyHasher(h)
     }
 
-    fn field(&mut self, bytes: &[u8]) -> &mut Self {
+    pub fn field(&mut self, bytes: &[u8]) -> &mut Self {
         self.0.update(&(bytes.len() as u64).to_le_bytes());
         self.0.update(bytes);
         self
     }
 
-    fn finish(&self) -> Digest {
+    pub fn finish(&self) -> Digest {
         Digest(*self.0.finalize().as_bytes())
     }
 }
 
-pub fn build(compiler: Arc<Compiler>, inv: Invocation, req: &Req, remap: &Remap) -> Context {
+pub fn build(compiler: Arc<Compiler>, inv: &Invocation, req: &Req, remap: &Remap) -> Context {
     let root = match remap {
         Remap::Active(r) => Some(r.clone()),
         _ => None,
@@ -105,8 +115,9 @@ pub fn build(compiler: Arc<Compiler>, inv: Invocation, req: &Req, remap: &Remap)
         .finish();
 
     let mut t = KeyHasher::new("ccd-depfile-targets-v1");
-    for target in depfile::targets_for(compiler.family, &inv) {
-        t.field(&k(&target));
+    let targets = depfile::targets_for(compiler.family, inv);
+    for target in &targets {
+        t.field(&k(target));
     }
     let fixed_time = req.env("SOURCE_DATE_EPOCH").is_some() && compiler.honors_source_date_epoch;
     Context {
@@ -116,18 +127,24 @@ pub fn build(compiler: Arc<Compiler>, inv: Invocation, req: &Req, remap: &Remap)
         local_key,
         source: req.abs(&inv.source),
         output: req.abs(&inv.output_path()),
-        user_depfile: inv.user_depfile_path().map(|p| req.abs(&p)),
-        side: inv
-            .side_output_paths()
-            .into_iter()
-            .map(|(role, p)| (role, req.abs(&p)))
+        outputs: std::iter::once(("object".to_string(), req.abs(&inv.output_path())))
+            .chain(
+                inv.side_output_paths()
+                    .into_iter()
+                    .map(|(role, p)| (role.to_string(), req.abs(&p))),
+            )
             .collect(),
+        user_depfile: inv.user_depfile_path().map(|p| req.abs(&p)),
+        depfile_render: Some(DepRender {
+            family: compiler.family,
+            targets,
+            phony: inv.deps.phony,
+        }),
         date_tag: date_tag(fixed_time),
         tty: req.stderr_tty.map(|t| t.columns),
         targets_key: t.finish(),
         fixed_time,
         compiler,
-        inv,
     }
 }
 

@@ -119,7 +119,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
     };
 
     // 4. Compile context, and the fast hit for a context verified before.
-    let ctx = context::build(compiler, inv, &req, &remap);
+    let ctx = context::build(compiler, &inv, &req, &remap);
     trace.context(&ctx);
     if let Some((out, saved_ms)) = fast_paths::try_fast_hit(d, &ctx, &req, req_key, trace.info()) {
         let _ = ch.send(&Response::Hit(out));
@@ -168,7 +168,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
 
     // 7. Miss: the client runs the compiler.
     Stats::bump(&d.stats.misses);
-    let plan = compile_exec::plan(d, &ctx);
+    let plan = compile_exec::plan(d, &ctx, &inv);
     let Some((out, took)) = compile_exec::run_on_client(ch, &plan) else {
         return;
     };
@@ -183,6 +183,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
         match store_outcome::store(
             d,
             &ctx,
+            &inv,
             &req,
             &plan,
             &checked.source,

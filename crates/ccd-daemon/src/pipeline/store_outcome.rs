@@ -11,9 +11,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use ccd_cc::depfile;
 use ccd_cc::scan::ScanResult;
 use ccd_cc::search_path::{SearchChain, env_dir_variables};
+use ccd_cc::{Invocation, depfile};
 use ccd_depgraph::{Input, ManifestEntry, StderrFor};
 use ccd_filestate::{Digest, Hashed, stat};
 use ccd_protocol::CompileOutput;
@@ -37,17 +37,18 @@ pub type Skip = &'static str;
 pub fn store(
     d: &Daemon,
     ctx: &Context,
+    inv: &Invocation,
     req: &Req,
     plan: &Plan,
     source_before: &Hashed,
     out: &CompileOutput,
     compile_ms: u64,
 ) -> Result<ManifestEntry, Skip> {
-    let (spelled, user_depfile) = learn_dependencies(d, ctx, req, plan)?;
+    let (spelled, user_depfile) = learn_dependencies(d, ctx, inv, req, plan)?;
 
     // The source first, then every other file the compile read.
     let mut paths: Vec<(Vec<u8>, std::path::PathBuf)> =
-        vec![(ctx.inv.source.clone(), ctx.source.clone())];
+        vec![(inv.source.clone(), ctx.source.clone())];
     for s in spelled {
         let abs = req.abs(&s);
         if abs != ctx.source && !paths.iter().any(|(_, p)| *p == abs) {
@@ -89,17 +90,17 @@ pub fn store(
     }
 
     let mut mtimes = Vec::new();
-    let probes = if ctx.inv.language.is_preprocessed_by_compiler() {
-        let system = system_includes::discover(d, &ctx.compiler, &ctx.inv, req)
+    let probes = if inv.language.is_preprocessed_by_compiler() {
+        let system = system_includes::discover(d, &ctx.compiler, inv, req)
             .ok_or("the compiler's include directories are unknown")?;
-        let (cpath, lang_var) = env_dir_variables(ctx.inv.language);
-        let chain = SearchChain::new(&ctx.inv.search, req.env(cpath), req.env(lang_var), &system);
+        let (cpath, lang_var) = env_dir_variables(inv.language);
+        let chain = SearchChain::new(&inv.search, req.env(cpath), req.env(lang_var), &system);
         let scanned: Vec<ScannedInput<'_>> = paths
             .iter()
             .zip(&scans)
             .map(|((spelled, _), scan)| ScannedInput { spelled, scan })
             .collect();
-        let lookups = include_probes::record(req, &chain, &ctx.inv.search.forced, &scanned);
+        let lookups = include_probes::record(req, &chain, &inv.search.forced, &scanned);
         if lookups.set.unreliable {
             return Err("an include lookup could not be examined");
         }
@@ -107,8 +108,7 @@ pub fn store(
             return Err("a .gch directory of precompiled headers");
         }
         // Precompiled headers are inputs the dependency output leaves out.
-        let explicit = ctx
-            .inv
+        let explicit = inv
             .search
             .pch
             .iter()
@@ -130,7 +130,7 @@ pub fn store(
             }
         }
         // clang refuses a precompiled header whose headers' mtimes changed.
-        let uses_pch = !ctx.inv.search.pch.is_empty() || !lookups.pch_files.is_empty();
+        let uses_pch = !inv.search.pch.is_empty() || !lookups.pch_files.is_empty();
         if uses_pch && ctx.compiler.family == ccd_cc::Family::Clang {
             for i in &inputs {
                 let t = stat(std::path::Path::new(OsStr::from_bytes(&i.path)))
@@ -151,10 +151,9 @@ pub fn store(
         // shared with another checkout.
         let root = r.root.as_os_str().as_bytes();
         let named = ctx
-            .side
+            .outputs
             .iter()
             .map(|(_, p)| p)
-            .chain([&ctx.output])
             .any(|p| std::fs::read(p).is_ok_and(|b| memchr::memmem::find(&b, root).is_some()));
         if named {
             return Err("an output names the checkout path");
@@ -208,6 +207,7 @@ pub fn store(
 fn learn_dependencies(
     d: &Daemon,
     ctx: &Context,
+    inv: &Invocation,
     req: &Req,
     plan: &Plan,
 ) -> Result<(Vec<Vec<u8>>, Option<StoredDepfile>), Skip> {
@@ -251,7 +251,7 @@ fn learn_dependencies(
     };
     let user = match &ctx.user_depfile {
         None => None,
-        Some(p) => Some(replayable_depfile(ctx, p)?),
+        Some(p) => Some(replayable_depfile(ctx, inv, p)?),
     };
     Ok((spelled, user))
 }
@@ -259,15 +259,15 @@ fn learn_dependencies(
 /// The user's dependency file as written by the compiler: as a list of
 /// prerequisites if rendering them reproduces the compiler's exact bytes
 /// (then any target names can be rendered later), else verbatim.
-fn replayable_depfile(ctx: &Context, path: &Path) -> Result<StoredDepfile, Skip> {
+fn replayable_depfile(ctx: &Context, inv: &Invocation, path: &Path) -> Result<StoredDepfile, Skip> {
     let bytes = std::fs::read(path).map_err(|_| "no dependency file")?;
     let parsed = depfile::parse(&bytes).map_err(|_| "unreadable dependency file")?;
     let family = ctx.compiler.family;
     let rendered = depfile::render(
         family,
-        &depfile::targets_for(family, &ctx.inv),
+        &depfile::targets_for(family, inv),
         &parsed.deps,
-        ctx.inv.deps.phony,
+        inv.deps.phony,
     );
     Ok(if rendered == bytes {
         StoredDepfile::Rendered {
@@ -297,31 +297,26 @@ fn scan_of(d: &Daemon, path: &Path, hashed: &Hashed) -> Result<Arc<ScanResult>, 
     Ok(d.remember_scan(hashed.digest, ccd_cc::scan::scan(&bytes)))
 }
 
-fn store_outputs(d: &Daemon, ctx: &Context, plan: &Plan) -> Result<Vec<StoredOutput>, Skip> {
-    let written = |p: &Path, before: &Option<ccd_filestate::Stamp>| {
-        stat(p).ok().filter(|s| s.is_file() && Some(*s) != *before)
-    };
+/// Stores every output the compile wrote; the main output must be one.
+pub fn store_outputs(d: &Daemon, ctx: &Context, plan: &Plan) -> Result<Vec<StoredOutput>, Skip> {
     let mut outputs = Vec::new();
-    if written(&ctx.output, &plan.output_before).is_none() {
-        return Err("the compiler wrote no output");
-    }
-    let mut put = |role: &str, p: &Path| -> Result<(), Skip> {
+    for (i, ((role, p), before)) in ctx.outputs.iter().zip(&plan.outputs_before).enumerate() {
+        let written = stat(p).ok().filter(|s| s.is_file() && Some(*s) != *before);
+        if written.is_none() {
+            if i == 0 {
+                return Err("the compiler wrote no output");
+            }
+            continue;
+        }
         let (blob, size) = d
             .store
             .put_blob_from_file(p)
             .map_err(|_| "cannot write to the cache")?;
         outputs.push(StoredOutput {
-            role: role.to_string(),
+            role: role.clone(),
             blob,
             size,
         });
-        Ok(())
-    };
-    put("object", &ctx.output)?;
-    for ((role, p), before) in ctx.side.iter().zip(&plan.side_before) {
-        if written(p, before).is_some() {
-            put(role, p)?;
-        }
     }
     Ok(outputs)
 }
