@@ -38,9 +38,17 @@ pub struct Plan {
     pub outputs_before: Vec<Option<Stamp>>,
     pub started_ns: i64,
     pub started: Instant,
+    /// The source's digest when the compile was planned: a source edited
+    /// during the compile is not stored.
+    pub source_digest: ccd_filestate::Digest,
 }
 
-pub fn plan(d: &Daemon, ctx: &Context, inv: &Invocation) -> Plan {
+pub fn plan(
+    d: &Daemon,
+    ctx: &Context,
+    inv: &Invocation,
+    source_digest: ccd_filestate::Digest,
+) -> Plan {
     let mut extra_args: Vec<Vec<u8>> = ctx.root.iter().filter_map(|r| r.inject.clone()).collect();
     let deps = if !inv.language.is_preprocessed_by_compiler() {
         DepSource::SourceOnly
@@ -66,6 +74,7 @@ pub fn plan(d: &Daemon, ctx: &Context, inv: &Invocation) -> Plan {
         outputs_before: ctx.outputs.iter().map(|(_, p)| stat(p).ok()).collect(),
         started_ns: now_ns(),
         started: Instant::now(),
+        source_digest,
     }
 }
 

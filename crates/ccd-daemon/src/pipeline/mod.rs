@@ -168,7 +168,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
 
     // 7. Miss: the client runs the compiler.
     Stats::bump(&d.stats.misses);
-    let plan = compile_exec::plan(d, &ctx, &inv);
+    let plan = compile_exec::plan(d, &ctx, &inv, checked.source.digest);
     let Some((out, took)) = compile_exec::run_on_client(ch, &plan) else {
         return;
     };
@@ -180,16 +180,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
         Stats::bump(&d.stats.errors);
         trace.record(d, "Error", &format!("{miss}; the compiler failed"), 0);
     } else {
-        match store_outcome::store(
-            d,
-            &ctx,
-            &inv,
-            &req,
-            &plan,
-            &checked.source,
-            &out,
-            took.as_millis() as u64,
-        ) {
+        match store_outcome::store(d, &ctx, &inv, &req, &plan, &out, took.as_millis() as u64) {
             Ok(entry) => {
                 trace.record(d, miss, "compiled and stored", 0);
                 stored = Some(entry);

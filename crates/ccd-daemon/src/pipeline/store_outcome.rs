@@ -40,7 +40,6 @@ pub fn store(
     inv: &Invocation,
     req: &Req,
     plan: &Plan,
-    source_before: &Hashed,
     out: &CompileOutput,
     compile_ms: u64,
 ) -> Result<ManifestEntry, Skip> {
@@ -69,7 +68,7 @@ pub fn store(
             digest: hashed.digest,
         });
     }
-    if inputs[0].digest != source_before.digest {
+    if inputs[0].digest != plan.source_digest {
         return Err("the source changed during the compile");
     }
 
