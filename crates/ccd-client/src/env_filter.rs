@@ -25,11 +25,20 @@ const EXACT: &[&str] = &[
 
 const PREFIXES: &[&str] = &["CCD_", "GCC_", "LC_", "CCC_"];
 
-pub fn relevant_env() -> Vec<(ByteBuf, ByteBuf)> {
+/// The variables to send for compiling with `compiler`. rustc gets the
+/// whole environment: `env!` can read any variable (the daemon keys only
+/// the ones the crate read, from its dep-info).
+pub fn env_for(compiler: &std::path::Path) -> Vec<(ByteBuf, ByteBuf)> {
+    let name = compiler
+        .file_name()
+        .map(|n| n.as_bytes())
+        .unwrap_or_default();
+    let rustc = name.windows(5).any(|w| w == b"rustc") || name.starts_with(b"clippy-driver");
     std::env::vars_os()
         .filter(|(k, _)| {
             let k = k.as_bytes();
-            EXACT.iter().any(|e| k == e.as_bytes())
+            rustc
+                || EXACT.iter().any(|e| k == e.as_bytes())
                 || PREFIXES.iter().any(|p| k.starts_with(p.as_bytes()))
         })
         .map(|(k, v)| {

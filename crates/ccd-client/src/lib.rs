@@ -89,7 +89,7 @@ fn compile_request(
             .iter()
             .map(|a| ByteBuf::from(a.as_bytes().to_vec()))
             .collect(),
-        env: env_filter::relevant_env(),
+        env: env_filter::env_for(compiler),
         stderr_tty: run::stderr_terminal().map(|columns| TtyInfo { columns }),
         umask: run::current_umask(),
     })

@@ -31,6 +31,9 @@ pub struct ManifestEntry {
     /// precompiled header records its headers' mtimes and refuses to load
     /// when they differ): the result is valid only while they are the same.
     pub mtimes: Vec<(serde_bytes::ByteBuf, i64)>,
+    /// Environment variables the compile read (rustc's `env!`), with their
+    /// values then (`None`: unset).
+    pub env: Vec<(serde_bytes::ByteBuf, Option<serde_bytes::ByteBuf>)>,
     pub result: ResultKey,
 }
 
@@ -133,6 +136,7 @@ mod tests {
             date: None,
             stderr_for: StderrFor::Any,
             mtimes: vec![],
+            env: vec![],
             result: Digest([tag; 32]),
         }
     }

@@ -30,6 +30,8 @@ pub struct Conditions<'a> {
     pub date: &'a str,
     /// Width of the terminal stderr goes to, if it is one.
     pub stderr_tty: Option<u16>,
+    /// The compile's environment, for entries that read variables.
+    pub env: Option<&'a std::collections::BTreeMap<Vec<u8>, Vec<u8>>>,
 }
 
 /// Finds the first entry of `manifest` whose inputs, lookups and conditions
@@ -90,6 +92,13 @@ pub fn entry_holds<'a>(
         });
         now == Some(input.digest)
     });
+    let env_holds = entry.env.iter().all(|(k, v)| {
+        let now = cond.env.and_then(|e| e.get(k.as_slice()));
+        now.map(Vec::as_slice) == v.as_ref().map(|v| v.as_slice())
+    });
+    if !env_holds {
+        return false;
+    }
     let mtimes_hold = entry.mtimes.iter().all(|(p, t)| {
         ccd_filestate::stat(Path::new(OsStr::from_bytes(p))).is_ok_and(|s| s.mtime_ns == *t)
     });
@@ -106,6 +115,7 @@ mod tests {
     const NOW: Conditions<'static> = Conditions {
         date: "d1",
         stderr_tty: None,
+        env: None,
     };
 
     #[test]
@@ -133,6 +143,7 @@ mod tests {
             date: Some("d1".into()),
             stderr_for: crate::StderrFor::Any,
             mtimes: vec![],
+            env: vec![],
             result: Digest([9; 32]),
         };
         let mut m = Manifest::default();

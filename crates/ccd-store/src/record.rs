@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 const MAGIC: &[u8; 4] = b"CCDR";
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 const HEADER: usize = 7;
 const FLAG_ZSTD: u8 = 1;
 const ZSTD_LEVEL: i32 = 3;

@@ -8,6 +8,8 @@ pub struct StoredOutput {
     pub role: String,
     pub blob: Digest,
     pub size: u64,
+    /// The compiler made it executable (a linked program, a build script).
+    pub executable: bool,
 }
 
 /// The user's dependency file.
@@ -36,4 +38,7 @@ pub struct StoredResult {
     pub stderr: Vec<u8>,
     /// How long the compile took, to report time saved by hits.
     pub compile_ms: u64,
+    /// Non-zero for a cached failure (rustc errors are replayed; C/C++
+    /// failures are never stored).
+    pub exit_code: i32,
 }

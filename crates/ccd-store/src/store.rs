@@ -384,11 +384,13 @@ mod tests {
                 role: "object".into(),
                 blob,
                 size: 3,
+                executable: false,
             }],
             depfile: None,
             stdout: b"out".to_vec(),
             stderr: vec![],
             compile_ms: 5,
+            exit_code: 0,
         }
     }
 

@@ -34,13 +34,15 @@ pub enum HitError {
 /// Everything a hit writes and returns.
 #[derive(Debug)]
 pub struct Delivery {
-    /// (stored blob, destination) for the object and side files.
-    pub files: Vec<(PathBuf, PathBuf)>,
+    /// (stored blob, destination, permission bits) for the object and
+    /// side files.
+    pub files: Vec<(PathBuf, PathBuf, u32)>,
     pub depfile: Option<(PathBuf, Vec<u8>)>,
     /// Permission bits of the written files (the client's umask applied).
     pub mode: u32,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+    pub exit_code: i32,
     pub compile_ms: u64,
     /// The blobs, for sealing.
     pub blobs: Vec<PathBuf>,
@@ -80,15 +82,17 @@ pub fn prepare(d: &Daemon, ctx: &Context, req: &Req, key: &Digest) -> Result<Del
             Some((_, p)) => p.clone(),
             None => return Err(HitError::Mismatch),
         };
-        files.push((d.store.blob_path(&o.blob), dest));
+        let mode = if o.executable { 0o777 } else { 0o666 } & !req.umask;
+        files.push((d.store.blob_path(&o.blob), dest, mode));
     }
     Ok(Delivery {
-        blobs: files.iter().map(|(b, _)| b.clone()).collect(),
+        blobs: files.iter().map(|(b, _, _)| b.clone()).collect(),
         files,
         depfile,
         mode: 0o666 & !req.umask,
         stdout: r.stdout,
         stderr: r.stderr,
+        exit_code: r.exit_code,
         compile_ms: r.compile_ms,
     })
 }
@@ -99,11 +103,11 @@ pub fn deliver_outputs(delivery: &Delivery) -> Result<CompileOutput, HitError> {
     if let Some((path, bytes)) = &delivery.depfile {
         write_file(path, bytes, delivery.mode).map_err(HitError::Depfile)?;
     }
-    for (blob, dest) in delivery.files.iter().rev() {
-        deliver(blob, dest, delivery.mode)?;
+    for (blob, dest, mode) in delivery.files.iter().rev() {
+        deliver(blob, dest, *mode)?;
     }
     Ok(CompileOutput {
-        exit_code: 0,
+        exit_code: delivery.exit_code,
         stdout: ByteBuf::from(delivery.stdout.clone()),
         stderr: ByteBuf::from(delivery.stderr.clone()),
     })

@@ -41,6 +41,27 @@ pub struct Plan {
     /// The source's digest when the compile was planned: a source edited
     /// during the compile is not stored.
     pub source_digest: ccd_filestate::Digest,
+    /// Inputs known before the compile (the source, rustc's `--extern`
+    /// crates), hashed before it started. For these, "unchanged during the
+    /// compile" is decided by content, not by timestamps (cargo starts a
+    /// crate's compile milliseconds after its dependency was written).
+    pub known_before: Vec<(std::path::PathBuf, ccd_filestate::Digest)>,
+}
+
+impl Plan {
+    /// Whether `path`, now with `digest` and last changed at `changed_ns`,
+    /// may have been modified while the compiler ran.
+    pub fn maybe_modified_during(
+        &self,
+        path: &std::path::Path,
+        digest: ccd_filestate::Digest,
+        changed_ns: i64,
+    ) -> bool {
+        match self.known_before.iter().find(|(p, _)| p == path) {
+            Some((_, before)) => *before != digest,
+            None => changed_ns >= self.started_ns - super::store_outcome::COARSE_CLOCK_SLACK_NS,
+        }
+    }
 }
 
 pub fn plan(
@@ -75,6 +96,14 @@ pub fn plan(
         started_ns: now_ns(),
         started: Instant::now(),
         source_digest,
+        known_before: vec![(ctx.source.clone(), source_digest)],
+    }
+}
+
+/// Removes the private dependency file, if the plan made one.
+pub fn cleanup(plan: &Plan) {
+    if let DepSource::Private(p) = &plan.deps {
+        let _ = std::fs::remove_file(p);
     }
 }
 

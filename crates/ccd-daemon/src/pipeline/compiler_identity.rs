@@ -24,6 +24,17 @@ pub struct Compiler {
     /// `__DATE__`/`__TIME__` follow SOURCE_DATE_EPOCH (gcc does; clang
     /// before 16 does not).
     pub honors_source_date_epoch: bool,
+    /// rustc rather than a GNU-style C/C++ driver (`family` is then
+    /// meaningless).
+    pub rustc: bool,
+}
+
+/// Whether the executable name is rustc's (or clippy's, which cargo runs
+/// the same way).
+pub fn is_rustc_name(path: &Path) -> bool {
+    path.file_name().map(|n| n.as_bytes()).is_some_and(|n| {
+        memchr::memmem::find(n, b"rustc").is_some() || n.starts_with(b"clippy-driver")
+    })
 }
 
 /// The files a compiler's identity was computed from, with their stamps.
@@ -82,6 +93,9 @@ pub fn identify(d: &Daemon, req: &Req) -> Result<Arc<Compiler>, IdentifyError> {
 }
 
 fn probe(req: &Req, path: &Path) -> Result<(Stamps, Compiler), IdentifyError> {
+    if is_rustc_name(path) {
+        return probe_rustc(req, path);
+    }
     let unreadable = |e| IdentifyError::Unreadable(path.to_path_buf(), e);
     let before = stat(path).map_err(unreadable)?;
     let macros = run_stdout(req, path, &["-E", "-dM", "-x", "c", "/dev/null"])
@@ -132,6 +146,56 @@ fn probe(req: &Req, path: &Path) -> Result<(Stamps, Compiler), IdentifyError> {
         family,
         digest: Digest(*h.finalize().as_bytes()),
         honors_source_date_epoch: honors_source_date_epoch(req, path),
+        rustc: false,
+    };
+    Ok((stamps, compiler))
+}
+
+/// rustc's identity: its `-vV` (version, commit, host, LLVM), its sysroot,
+/// and every library in the sysroot (name, size, mtime), so a toolchain
+/// update or a new target changes it.
+fn probe_rustc(req: &Req, path: &Path) -> Result<(Stamps, Compiler), IdentifyError> {
+    let unreadable = |e| IdentifyError::Unreadable(path.to_path_buf(), e);
+    let before = stat(path).map_err(unreadable)?;
+    let not_rustc = || IdentifyError::NotGnuLike(path.to_path_buf());
+    let version = run_stdout(req, path, &["-vV"]).ok_or_else(not_rustc)?;
+    if !version.starts_with(b"rustc ") {
+        return Err(not_rustc());
+    }
+    let sysroot = run_stdout(req, path, &["--print", "sysroot"]).ok_or_else(not_rustc)?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(sysroot.trim_ascii()).into_owned());
+    let mut h = blake3::Hasher::new();
+    h.update(b"ccd-rustc-v1\0");
+    h.update(&version);
+    h.update(sysroot.as_os_str().as_bytes());
+    let mut stamps = vec![(path.to_path_buf(), before)];
+    let lib = sysroot.join("lib");
+    let mut dirs = vec![lib.clone()];
+    if let Ok(targets) = std::fs::read_dir(lib.join("rustlib")) {
+        dirs.extend(targets.flatten().map(|t| t.path().join("lib")));
+    }
+    for dir in dirs {
+        let Ok(s) = stat(&dir) else { continue };
+        stamps.push((dir.clone(), s));
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| Some((e.file_name(), stat(&e.path()).ok()?)))
+            .collect();
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, s) in files {
+            h.update(name.as_bytes());
+            h.update(&s.size.to_le_bytes());
+            h.update(&s.mtime_ns.to_le_bytes());
+        }
+    }
+    let compiler = Compiler {
+        path: path.to_path_buf(),
+        family: Family::Gcc,
+        digest: Digest(*h.finalize().as_bytes()),
+        honors_source_date_epoch: false,
+        rustc: true,
     };
     Ok((stamps, compiler))
 }

@@ -32,6 +32,9 @@ const MAX_SEALED: usize = 200_000;
 
 pub struct Sealed {
     seal: Seal,
+    /// Environment conditions of the entry (rustc's `env!` values): not
+    /// files, so not sealed; checked against each request.
+    env: Vec<(serde_bytes::ByteBuf, Option<serde_bytes::ByteBuf>)>,
     trace: TraceInfo,
     result: Digest,
     context: Digest,
@@ -95,6 +98,12 @@ pub fn try_fast_hit(
 ) -> Option<(CompileOutput, u64)> {
     d.journal.as_ref()?;
     let sealed = lock(&d.context_cache).get(&ctx.local_key).cloned()?;
+    let env_holds = sealed.env.iter().all(|(k, v)| {
+        req.env.get(k.as_slice()).map(Vec::as_slice) == v.as_ref().map(|v| v.as_slice())
+    });
+    if !env_holds {
+        return None;
+    }
     if !sealed.still_valid(d) || !sealed.stderr_for.accepts(ctx.tty) {
         lock(&d.context_cache).remove(&ctx.local_key);
         return None;
@@ -106,6 +115,7 @@ pub fn try_fast_hit(
     let saved_ms = delivery.compile_ms;
     let by_request = Sealed {
         seal: sealed.seal.clone(),
+        env: sealed.env.clone(),
         trace: trace.clone(),
         result: sealed.result,
         context: ctx.key,
@@ -155,6 +165,7 @@ pub fn remember(
     let cond = Conditions {
         date: &ctx.date_tag,
         stderr_tty: ctx.tty,
+        env: Some(&req.env),
     };
     let blobs_intact = delivery.blobs.iter().all(|b| blob_unchanged(d, b));
     if d.compilers.current_files(&ctx.compiler.path).is_none()
@@ -171,6 +182,7 @@ pub fn remember(
     }
     let sealed = Arc::new(Sealed {
         seal: j.seal(clock, keys),
+        env: entry.env.clone(),
         trace: trace.clone(),
         result: entry.result,
         context: ctx.key,

@@ -8,6 +8,7 @@ use ccd_depgraph::{Conditions, Manifest, Verdict, verify};
 use ccd_filestate::Hashed;
 
 use super::context::Context;
+use super::request::Req;
 use super::worktree::from_key;
 use crate::state::Daemon;
 
@@ -17,7 +18,7 @@ pub struct Checked {
     pub verdict: Verdict,
 }
 
-pub fn hash_and_verify(d: &Daemon, ctx: &Context) -> io::Result<Checked> {
+pub fn hash_and_verify(d: &Daemon, ctx: &Context, req: &Req) -> io::Result<Checked> {
     let source = d.files.digest(&ctx.source)?;
     let mut manifest = d.manifest(&ctx.key);
     if let Some(root) = &ctx.root {
@@ -32,6 +33,7 @@ pub fn hash_and_verify(d: &Daemon, ctx: &Context) -> io::Result<Checked> {
         Conditions {
             date: &ctx.date_tag,
             stderr_tty: ctx.tty,
+            env: Some(&req.env),
         },
     );
     Ok(Checked {

@@ -31,6 +31,7 @@ pub mod fast_paths;
 pub mod hash_verify;
 pub mod include_probes;
 pub mod request;
+pub mod rust;
 pub mod store_outcome;
 pub mod strict_paths;
 pub mod system_includes;
@@ -83,15 +84,6 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
         return;
     }
 
-    // 1b. Worktree root and effective arguments (path remapping).
-    let remap = worktree::resolve(&req);
-    if let worktree::Remap::Active(r) = &remap
-        && let Some(inject) = &r.inject
-    {
-        req.args.push(inject.clone());
-    }
-    trace.remap(&remap);
-
     // 2. Compiler identity.
     let compiler = match compiler_identity::identify(d, &req) {
         Ok(c) => c,
@@ -100,6 +92,20 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
             return passthrough(d, ch, &trace, "unknown compiler");
         }
     };
+
+    // rustc has its own reading of invocations and inputs.
+    if compiler.rustc {
+        return rust::handle(d, ch, &req, compiler, req_key, trace);
+    }
+
+    // 2b. Worktree root and effective arguments (path remapping).
+    let remap = worktree::resolve(&req);
+    if let worktree::Remap::Active(r) = &remap
+        && let Some(inject) = &r.inject
+    {
+        req.args.push(inject.clone());
+    }
+    trace.remap(&remap);
 
     // 3. Classify.
     let inv = match classify::classify(&req, compiler.family) {
@@ -133,7 +139,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
     }
 
     // 5. Hash the source and verify the manifest.
-    let checked = match hash_verify::hash_and_verify(d, &ctx) {
+    let checked = match hash_verify::hash_and_verify(d, &ctx, &req) {
         Ok(c) => c,
         // A missing source: the compiler reports it best.
         Err(_) => return passthrough(d, ch, &trace, "unreadable source"),
@@ -192,9 +198,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
             }
         }
     }
-    if let compile_exec::DepSource::Private(p) = &plan.deps {
-        let _ = std::fs::remove_file(p);
-    }
+    compile_exec::cleanup(&plan);
     let _ = ch.send(&Response::Stored);
     if let Some(entry) = stored
         && let Ok(delivery) = cached_hit::prepare(d, &ctx, &req, &entry.result)
@@ -205,7 +209,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
     }
 }
 
-fn passthrough(d: &Daemon, ch: &mut Channel, trace: &Trace, reason: &'static str) {
+pub(crate) fn passthrough(d: &Daemon, ch: &mut Channel, trace: &Trace, reason: &'static str) {
     d.stats.non_cacheable(reason);
     let _ = ch.send(&Response::Passthrough);
     trace.record(d, "NonCacheable", reason, 0);

@@ -63,6 +63,22 @@ impl Req {
             .map(|(k, v)| (k.as_slice(), v.as_slice()))
     }
 
+    /// The variables that take part in a rustc key: what cargo tells the
+    /// crate (`CARGO_*`, `OUT_DIR`) and what unlocks unstable features;
+    /// everything else the crate reads is in its dep-info. The jobserver
+    /// (`CARGO_MAKEFLAGS`) changes every build and changes nothing.
+    pub fn keyed_env_rustc(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.env
+            .iter()
+            .filter(|(k, _)| {
+                (k.starts_with(b"CARGO_") && k.as_slice() != b"CARGO_MAKEFLAGS")
+                    || k.as_slice() == b"CARGO"
+                    || k.as_slice() == b"OUT_DIR"
+                    || k.as_slice() == b"RUSTC_BOOTSTRAP"
+            })
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+    }
+
     /// A command for `program` with the client's compile-relevant
     /// environment, run in the compile's working directory.
     pub fn command(&self, program: &Path) -> Command {

@@ -29,7 +29,7 @@ use crate::state::Daemon;
 /// Writes during this long before the compile started may carry a
 /// timestamp from before or after it (file timestamps come from a coarse
 /// kernel clock); such inputs are treated as modified during the compile.
-const COARSE_CLOCK_SLACK_NS: i64 = 15_000_000;
+pub const COARSE_CLOCK_SLACK_NS: i64 = 15_000_000;
 
 /// Why a successful compile was not stored.
 pub type Skip = &'static str;
@@ -59,7 +59,7 @@ pub fn store(
     let mut scans: Vec<Arc<ScanResult>> = Vec::with_capacity(paths.len());
     for (_, abs) in &paths {
         let hashed = d.files.digest(abs).map_err(|_| "an input vanished")?;
-        if hashed.stamp.changed_ns() >= plan.started_ns - COARSE_CLOCK_SLACK_NS {
+        if plan.maybe_modified_during(abs, hashed.digest, hashed.stamp.changed_ns()) {
             return Err("an input changed during the compile");
         }
         scans.push(scan_of(d, abs, &hashed)?);
@@ -118,7 +118,7 @@ pub fn store(
                 .files
                 .digest(&path)
                 .map_err(|_| "a precompiled header vanished")?;
-            if hashed.stamp.changed_ns() >= plan.started_ns - COARSE_CLOCK_SLACK_NS {
+            if plan.maybe_modified_during(&path, hashed.digest, hashed.stamp.changed_ns()) {
                 return Err("an input changed during the compile");
             }
             if !inputs.iter().any(|i| i.path == p) {
@@ -180,6 +180,7 @@ pub fn store(
         stdout: out.stdout.to_vec(),
         stderr: out.stderr.to_vec(),
         compile_ms,
+        exit_code: 0,
     };
     d.store
         .put_result(&result_key, &result)
@@ -190,6 +191,7 @@ pub fn store(
         date,
         stderr_for,
         mtimes,
+        env: Vec::new(),
         result: result_key,
     };
     let entry = match &ctx.root {
@@ -298,15 +300,26 @@ fn scan_of(d: &Daemon, path: &Path, hashed: &Hashed) -> Result<Arc<ScanResult>, 
 
 /// Stores every output the compile wrote; the main output must be one.
 pub fn store_outputs(d: &Daemon, ctx: &Context, plan: &Plan) -> Result<Vec<StoredOutput>, Skip> {
+    store_written_outputs(d, ctx, plan, true)
+}
+
+/// Stores the outputs the compile wrote (all of them with `all_required`,
+/// else whichever it wrote, as after a failed compile).
+pub fn store_written_outputs(
+    d: &Daemon,
+    ctx: &Context,
+    plan: &Plan,
+    all_required: bool,
+) -> Result<Vec<StoredOutput>, Skip> {
     let mut outputs = Vec::new();
     for (i, ((role, p), before)) in ctx.outputs.iter().zip(&plan.outputs_before).enumerate() {
         let written = stat(p).ok().filter(|s| s.is_file() && Some(*s) != *before);
-        if written.is_none() {
-            if i == 0 {
+        let Some(written) = written else {
+            if all_required && i == 0 {
                 return Err("the compiler wrote no output");
             }
             continue;
-        }
+        };
         let (blob, size) = d
             .store
             .put_blob_from_file(p)
@@ -315,12 +328,13 @@ pub fn store_outputs(d: &Daemon, ctx: &Context, plan: &Plan) -> Result<Vec<Store
             role: role.clone(),
             blob,
             size,
+            executable: written.mode & 0o100 != 0,
         });
     }
     Ok(outputs)
 }
 
-fn result_key(
+pub fn result_key(
     ctx: &Context,
     inputs: &[Input],
     date: Option<&str>,

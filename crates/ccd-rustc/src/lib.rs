@@ -1,0 +1,9 @@
+//! What ccd knows about `rustc` as cargo runs it (`RUSTC_WRAPPER=ccd`):
+//! which invocations can be cached, which files they write, and what their
+//! dep-info says they read. Pure functions over bytes.
+
+pub mod args;
+pub mod dep_info;
+
+pub use args::{CrateType, Emit, EmitKind, RustInvocation, RustParsed, parse};
+pub use dep_info::{DepInfo, parse_dep_info};
