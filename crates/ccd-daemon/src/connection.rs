@@ -39,6 +39,7 @@ impl Channel {
 }
 
 pub fn serve(d: &Daemon, stream: UnixStream) {
+    let accepted = std::time::Instant::now();
     let mut ch = Channel { stream };
     let body = match ch.recv_bytes(Some(FIRST_REQUEST_TIMEOUT)) {
         Ok(b) => b,
@@ -49,6 +50,10 @@ pub fn serve(d: &Daemon, stream: UnixStream) {
     let req_key = Digest(*blake3::hash(&body).as_bytes());
     if let Some(out) = pipeline::fast_paths::try_request_cache_hit(d, &req_key) {
         let _ = ch.send(&Response::Hit(out));
+        tracing::trace!(
+            us = accepted.elapsed().as_micros() as u64,
+            "request-cache hit served"
+        );
         return;
     }
     let req = match decode::<Request>(&body) {

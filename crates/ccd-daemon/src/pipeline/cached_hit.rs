@@ -90,8 +90,8 @@ pub fn prepare(d: &Daemon, ctx: &Context, req: &Req, key: &Digest) -> Result<Del
         files,
         depfile,
         mode: 0o666 & !req.umask,
-        stdout: r.stdout,
-        stderr: r.stderr,
+        stdout: bytes_from_key(root, &r.stdout),
+        stderr: bytes_from_key(root, &r.stderr),
         exit_code: r.exit_code,
         compile_ms: r.compile_ms,
     })

@@ -95,7 +95,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
 
     // rustc has its own reading of invocations and inputs.
     if compiler.rustc {
-        return rust::handle(d, ch, &req, compiler, req_key, trace);
+        return rust::handle(d, ch, req, compiler, req_key, trace);
     }
 
     // 2b. Worktree root and effective arguments (path remapping).

@@ -81,6 +81,21 @@ impl Remap {
 
 /// Decides remapping for a request whose response files are expanded.
 pub fn resolve(req: &Req) -> Remap {
+    resolve_for(req, Dialect::Gnu)
+}
+
+/// The same for rustc, whose prefix map is `--remap-path-prefix`.
+pub fn resolve_rust(req: &Req) -> Remap {
+    resolve_for(req, Dialect::Rustc)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Gnu,
+    Rustc,
+}
+
+fn resolve_for(req: &Req, dialect: Dialect) -> Remap {
     match req.env("CCD_PATH_REMAP") {
         Some(b"auto") | Some(b"1") | Some(b"on") => {}
         _ => return Remap::Off,
@@ -100,24 +115,80 @@ pub fn resolve(req: &Req) -> Remap {
     let mut prev: &[u8] = b"";
     for a in &req.args {
         let a = a.as_slice();
-        if let Some(map) = PREFIX_MAPS
-            .iter()
-            .find_map(|p| a.strip_prefix(p.as_bytes()))
-        {
+        let map = match dialect {
+            Dialect::Gnu => PREFIX_MAPS
+                .iter()
+                .find_map(|p| a.strip_prefix(p.as_bytes())),
+            Dialect::Rustc => a
+                .strip_prefix(b"--remap-path-prefix=")
+                .or_else(|| (prev == b"--remap-path-prefix").then_some(a)),
+        };
+        if let Some(map) = map {
             let old = map.split(|b| *b == b'=').next().unwrap_or_default();
             if old == root_bytes {
                 mapped = true;
             }
-        } else if contains_root(a, root_bytes) && !is_path_arg(prev, a) {
-            return Remap::Unshared(format!(
-                "the checkout path appears in {}",
-                String::from_utf8_lossy(a)
-            ));
+        } else if contains_root(a, root_bytes) {
+            let is_path = match dialect {
+                Dialect::Gnu => is_path_arg(prev, a),
+                Dialect::Rustc => is_rustc_path_arg(prev, a),
+            };
+            if !is_path {
+                return Remap::Unshared(format!(
+                    "the checkout path appears in {}",
+                    String::from_utf8_lossy(a)
+                ));
+            }
         }
         prev = a;
     }
-    let inject = (!mapped).then(|| [&b"-ffile-prefix-map="[..], root_bytes, b"=."].concat());
+    let inject = (!mapped).then(|| match dialect {
+        Dialect::Gnu => [&b"-ffile-prefix-map="[..], root_bytes, b"=."].concat(),
+        Dialect::Rustc => [&b"--remap-path-prefix="[..], root_bytes, b"=."].concat(),
+    });
     Remap::Active(Root { root, inject })
+}
+
+/// rustc options whose value is a path (`-L dependency=DIR`,
+/// `--extern name=PATH` included).
+const RUSTC_PATH_OPTIONS: &[&str] = &["--out-dir", "-L", "--extern", "-o", "--sysroot", "--emit"];
+
+fn is_rustc_path_arg(prev: &[u8], arg: &[u8]) -> bool {
+    let is = |a: &[u8]| RUSTC_PATH_OPTIONS.iter().any(|o| a == o.as_bytes());
+    if arg.first() != Some(&b'-') {
+        // An option's value, or the source file.
+        return is(prev) || !prev.starts_with(b"-") || prev.is_empty() || !is_rustc_valued(prev);
+    }
+    RUSTC_PATH_OPTIONS.iter().any(|o| {
+        arg.strip_prefix(o.as_bytes())
+            .is_some_and(|v| v.first() == Some(&b'=') || (o.len() == 2 && !v.is_empty()))
+    })
+}
+
+/// rustc options that take the next argument as their value.
+fn is_rustc_valued(opt: &[u8]) -> bool {
+    matches!(
+        opt,
+        b"--cfg"
+            | b"--check-cfg"
+            | b"--crate-type"
+            | b"--crate-name"
+            | b"--edition"
+            | b"--print"
+            | b"--target"
+            | b"--cap-lints"
+            | b"-C"
+            | b"--codegen"
+            | b"--error-format"
+            | b"--json"
+            | b"--color"
+            | b"-A"
+            | b"-W"
+            | b"-D"
+            | b"-F"
+            | b"-l"
+            | b"--crate-attr"
+    )
 }
 
 fn find_git_root(cwd: &Path) -> Option<PathBuf> {

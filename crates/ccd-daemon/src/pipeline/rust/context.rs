@@ -13,6 +13,7 @@ use ccd_rustc::RustInvocation;
 use super::super::compiler_identity::Compiler;
 use super::super::context::{Context, KeyHasher};
 use super::super::request::Req;
+use super::super::worktree::Remap;
 use crate::state::Daemon;
 
 pub fn build(
@@ -20,15 +21,25 @@ pub fn build(
     compiler: Arc<Compiler>,
     inv: &RustInvocation,
     req: &Req,
+    remap: &Remap,
 ) -> Result<Context, &'static str> {
+    let root = match remap {
+        Remap::Active(r) => Some(r.clone()),
+        _ => None,
+    };
+    // Under path remapping the checkout root is a mark in the key.
+    let k = |b: &[u8]| match &root {
+        Some(r) => r.arg_to_key(b),
+        None => b.to_vec(),
+    };
     let mut h = KeyHasher::new("ccd-rustc-context-v1");
     h.field(&compiler.digest.0)
-        .field(req.cwd.as_os_str().as_bytes());
+        .field(&k(req.cwd.as_os_str().as_bytes()));
     for a in &inv.key_args {
-        h.field(a);
+        h.field(&k(a));
     }
-    for (k, v) in req.keyed_env_rustc() {
-        h.field(k).field(v);
+    for (name, v) in req.keyed_env_rustc() {
+        h.field(name).field(&k(v));
     }
     if inv.is_linked() {
         // The linker's identity by content: a linked crate is its output.
@@ -41,29 +52,41 @@ pub fn build(
         h.field(b"linker").field(&digest.0);
     }
     let key = h.finish();
+    let key_root = root
+        .as_ref()
+        .map_or_else(|| req.cwd.clone(), |r| r.root.clone());
     let local_key = KeyHasher::new("ccd-local-v1")
         .field(&key.0)
-        .field(req.cwd.as_os_str().as_bytes())
+        .field(key_root.as_os_str().as_bytes())
         .finish();
-    let outputs: Vec<(String, PathBuf)> = inv
+    let mut outputs: Vec<(String, PathBuf)> = inv
         .outputs()
         .into_iter()
         .map(|(role, p)| (role, req.abs(&p)))
         .collect();
+    // The dep-info names the outputs by absolute path: across checkouts it
+    // is replayed as text with this checkout's root put back.
+    let user_depfile = match root {
+        Some(_) => outputs
+            .iter()
+            .position(|(role, _)| role == "dep-info")
+            .map(|i| outputs.remove(i).1),
+        None => None,
+    };
     let output = outputs
         .first()
         .map(|(_, p)| p.clone())
         .ok_or("rustc: no outputs")?;
     Ok(Context {
         key,
-        key_root: req.cwd.clone(),
-        root: None,
+        key_root,
+        root,
         local_key,
         compiler,
         source: req.abs(&inv.source),
         output,
         outputs,
-        user_depfile: None,
+        user_depfile,
         depfile_render: None,
         date_tag: "fixed".into(),
         tty: req.stderr_tty.map(|t| t.columns),

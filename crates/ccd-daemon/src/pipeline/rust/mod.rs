@@ -22,7 +22,7 @@ use ccd_rustc::RustParsed;
 use super::compiler_identity::Compiler;
 use super::request::Req;
 use super::trace::{self, Trace};
-use super::{cached_hit, compile_exec, fast_paths, hash_verify, passthrough};
+use super::{cached_hit, compile_exec, fast_paths, hash_verify, passthrough, worktree};
 use crate::connection::Channel;
 use crate::state::Daemon;
 use crate::stats::Stats;
@@ -30,11 +30,20 @@ use crate::stats::Stats;
 pub fn handle(
     d: &Daemon,
     ch: &mut Channel,
-    req: &Req,
+    mut req: Req,
     compiler: Arc<Compiler>,
     req_key: &Digest,
     mut trace: Trace,
 ) {
+    // Two checkouts share entries with CCD_PATH_REMAP=auto.
+    let remap = worktree::resolve_rust(&req);
+    if let worktree::Remap::Active(r) = &remap
+        && let Some(inject) = &r.inject
+    {
+        req.args.push(inject.clone());
+    }
+    trace.remap(&remap);
+    let req = &req;
     let inv = match ccd_rustc::parse(&req.args) {
         RustParsed::Cacheable(inv) => *inv,
         RustParsed::NonCacheable(reason) => {
@@ -42,7 +51,7 @@ pub fn handle(
             return passthrough(d, ch, &trace, rust_reason(&reason));
         }
     };
-    let ctx = match context::build(d, compiler, &inv, req) {
+    let ctx = match context::build(d, compiler, &inv, req, &remap) {
         Ok(c) => c,
         Err(reason) => return passthrough(d, ch, &trace, reason),
     };
@@ -114,6 +123,8 @@ pub fn handle(
     if let Ok(entry) = stored
         && let Ok(delivery) = cached_hit::prepare(d, &ctx, req, &entry.result)
     {
+        let root = ctx.root.as_ref().map(|r| r.root.clone());
+        let entry = entry.map_paths(&|p| worktree::from_key(root.as_deref(), p));
         fast_paths::remember(d, &ctx, req, req_key, &entry, delivery, trace.info());
     }
 }

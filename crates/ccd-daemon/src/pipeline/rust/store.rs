@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use ccd_depgraph::{Input, ManifestEntry, ProbeSet, StderrFor};
 use ccd_filestate::{Digest, now_ns, stat};
 use ccd_protocol::CompileOutput;
-use ccd_rustc::{EmitKind, RustInvocation, parse_dep_info};
+use ccd_rustc::{RustInvocation, parse_dep_info};
 use ccd_store::StoredResult;
 
 use super::super::compile_exec::{DepSource, Plan};
@@ -31,9 +31,15 @@ pub fn plan(
     req: &Req,
     source_digest: Digest,
 ) -> Plan {
-    let mut extra_args = Vec::new();
-    let deps = match ctx.outputs.iter().find(|(role, _)| role == "dep-info") {
-        Some((_, p)) => DepSource::User(p.clone()),
+    let mut extra_args: Vec<Vec<u8>> = ctx.root.iter().filter_map(|r| r.inject.clone()).collect();
+    let user = ctx
+        .outputs
+        .iter()
+        .find(|(role, _)| role == "dep-info")
+        .map(|(_, p)| p)
+        .or(ctx.user_depfile.as_ref());
+    let deps = match user {
+        Some(p) => DepSource::User(p.clone()),
         None => {
             // A private dep-info: an extra --emit does not change the other
             // outputs.
@@ -42,7 +48,6 @@ pub fn plan(
             DepSource::Private(p)
         }
     };
-    debug_assert!(inv.emits(EmitKind::DepInfo) == matches!(deps, DepSource::User(_)));
     let mut known_before = vec![(ctx.source.clone(), source_digest)];
     for e in &inv.extern_paths {
         let p = req.abs(e);
@@ -128,6 +133,34 @@ pub fn store(
     }
 
     let outputs = store_written_outputs(d, ctx, plan, out.exit_code == 0)?;
+    let (stdout, stderr, depfile) = match &ctx.root {
+        None => (out.stdout.to_vec(), out.stderr.to_vec(), None),
+        Some(r) => {
+            // Another checkout gets this result: its own root goes where
+            // this one's is (a NUL byte marks it; real output has none).
+            if out.stdout.contains(&0) || out.stderr.contains(&0) || bytes.contains(&0) {
+                return Err("compiler output contains NUL bytes");
+            }
+            let root = r.root.as_os_str().as_bytes();
+            for (_, p) in &ctx.outputs {
+                if std::fs::read(p).is_ok_and(|b| memchr::memmem::find(&b, root).is_some()) {
+                    return Err("an output names the checkout path");
+                }
+            }
+            let depfile = ctx
+                .user_depfile
+                .as_ref()
+                .map(|_| ccd_store::StoredDepfile::Verbatim {
+                    bytes: r.arg_to_key(&bytes),
+                    targets_key: ctx.targets_key,
+                });
+            (
+                r.arg_to_key(&out.stdout),
+                r.arg_to_key(&out.stderr),
+                depfile,
+            )
+        }
+    };
     let stderr_for = match (out.stderr.is_empty(), ctx.tty) {
         (true, _) => StderrFor::Any,
         (false, None) => StderrFor::Pipe,
@@ -145,7 +178,17 @@ pub fn store(
         .collect();
     let key = {
         let mut h = blake3::Hasher::new();
-        h.update(&result_key(ctx, &inputs, None, stderr_for).0);
+        let keyed: Vec<Input> = inputs
+            .iter()
+            .map(|i| Input {
+                path: ctx
+                    .root
+                    .as_ref()
+                    .map_or_else(|| i.path.clone(), |r| r.to_key(&i.path)),
+                digest: i.digest,
+            })
+            .collect();
+        h.update(&result_key(ctx, &keyed, None, stderr_for).0);
         for (k, v) in &info.env {
             h.update(&(k.len() as u64).to_le_bytes());
             h.update(k);
@@ -156,9 +199,9 @@ pub fn store(
     };
     let result = StoredResult {
         outputs,
-        depfile: None,
-        stdout: out.stdout.to_vec(),
-        stderr: out.stderr.to_vec(),
+        depfile,
+        stdout,
+        stderr,
         compile_ms,
         exit_code: out.exit_code,
     };
@@ -173,6 +216,10 @@ pub fn store(
         mtimes: Vec::new(),
         env,
         result: key,
+    };
+    let entry = match &ctx.root {
+        Some(r) => entry.map_paths(&|p| r.to_key(p)),
+        None => entry,
     };
     d.update_manifest(&ctx.key, |m| m.insert(entry.clone()))
         .map_err(|_| "cannot write to the cache")?;
