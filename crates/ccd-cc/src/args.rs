@@ -903,6 +903,18 @@ pub fn dependency_pass_args<A: AsRef<[u8]>>(args: &[A], depfile: &[u8]) -> Vec<V
                 i += 1;
                 continue;
             }
+            // Any other option with a separate value keeps it, whatever the
+            // value looks like (`-D -MFx` defines a macro named `-MFx`, `-I -o`
+            // adds a directory named `-o`): dropping it would hand the option
+            // the next argument instead, the `-M` of this pass included.
+            _ if SEPARABLE.iter().any(|s| s.as_bytes() == a) => {
+                out.push(a.to_vec());
+                if let Some(v) = args.get(i) {
+                    out.push(v.as_ref().to_vec());
+                    i += 1;
+                }
+                continue;
+            }
             _ if a.starts_with(b"-o")
                 || a.starts_with(b"-MF")
                 || a.starts_with(b"-MT")
@@ -960,5 +972,226 @@ mod dependency_pass_tests {
             .map(|v| String::from_utf8(v).unwrap())
             .collect();
         assert_eq!(got, ["a.c", "-Wp,-DQ", "-Iinc", "-M", "-MF", "/tmp/p.d"]);
+    }
+
+    /// Found by fuzz_args (fuzz/regressions/fuzz_args/): a separate value
+    /// that looks like an output or dependency option was dropped, so its
+    /// option took the next argument, and in the end the pass's own `-M`
+    /// (`-D -M`: the pass linked instead of listing dependencies).
+    #[test]
+    fn keeps_separate_values_that_look_like_options() {
+        let cases: [&[&[u8]]; 4] = [
+            &[
+                b"-c",
+                b"a.c",
+                b"-D",
+                b"-MF\xb3\xb3D",
+                b"-MF",
+                b"a.d",
+                b"-MT",
+                b"to",
+            ],
+            &[b"-c", b"a.c", b"-I", b"-o", b"-Iinc"],
+            &[b"-c", b"a.c", b"-Xpreprocessor", b"-c", b"-include", b"-MD"],
+            // The pass ran `-iquote -Iinc`: `inc` left the search path, and
+            // it listed another `<x.h>` than the compile read.
+            &[
+                b"-c",
+                b"n.c",
+                b"-MMD",
+                b"-iquote",
+                b"-Wp,-MD,x.d",
+                b"-Iinc",
+                b"-isystem",
+                b"other",
+            ],
+        ];
+        for args in cases {
+            let Parsed::Cacheable(inv) = parse(args) else {
+                panic!("{args:?} should be cacheable");
+            };
+            let pass = dependency_pass_args(args, b"/tmp/p.d");
+            assert_eq!(
+                parse(&pass),
+                Parsed::NonCacheable(NonCacheable::DepsOnly),
+                "{pass:?}"
+            );
+            let mut compile = pass[..pass.len() - 3].to_vec();
+            compile.push(b"-c".to_vec());
+            let Parsed::Cacheable(again) = parse(&compile) else {
+                panic!("{compile:?} should be cacheable");
+            };
+            assert_eq!((&again.source, &again.search), (&inv.source, &inv.search));
+        }
+        let got = dependency_pass_args(&["-c", "a.c", "-I", "-o", "-Iinc"], b"p.d");
+        assert_eq!(
+            got,
+            [&b"a.c"[..], b"-I", b"-o", b"-Iinc", b"-M", b"-MF", b"p.d"]
+        );
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::Family;
+    use crate::depfile::targets_for;
+    use proptest::prelude::*;
+    use proptest::sample::{Index, select};
+
+    fn bytes(s: &'static str) -> Vec<u8> {
+        s.as_bytes().to_vec()
+    }
+
+    /// Any argument: an option ccd knows, glued to a few bytes or not, or
+    /// arbitrary bytes.
+    fn any_arg() -> impl Strategy<Value = Vec<u8>> {
+        let mut known: Vec<&'static str> =
+            [SEPARABLE, PLAIN_FLAGS, VALUE_OPTIONS, REFUSED].concat();
+        known.extend([
+            "-c",
+            "-S",
+            "-E",
+            "-M",
+            "-MM",
+            "-MD",
+            "-MMD",
+            "-MP",
+            "-g",
+            "-g0",
+            "-O2",
+            "-Wall",
+            "-Wp,-MD,x.d",
+            "-Wp,-MT",
+            "-Wa,-adhln",
+            "-m32",
+            "-",
+            "@rsp",
+            "a.c",
+            "h.h",
+            "x.o",
+            "-v",
+            "-save-temps",
+            "-fplugin=x.so",
+        ]);
+        let known = select(known).prop_map(bytes);
+        prop_oneof![
+            4 => known.clone(),
+            2 => (known, prop::collection::vec(any::<u8>(), 0..4))
+                .prop_map(|(k, v)| [k, v].concat()),
+            1 => prop::collection::vec(any::<u8>(), 0..8),
+        ]
+    }
+
+    /// A value for an option: ordinary, or one that looks like an option.
+    fn value() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            3 => select(vec![
+                "inc", "X=1", "c", "c++", "none", "-o", "-MF", "-MT", "-MQ", "-MD", "-MMD",
+                "-MP", "-M", "-c", "-S", "-oout.o", "-MFx.d", "-Iinc", "-Wp,-MD,x.d",
+                "-Wp,-DX,-MT,t", "-x",
+            ])
+            .prop_map(bytes),
+            1 => prop::collection::vec(any::<u8>(), 0..6),
+        ]
+    }
+
+    /// One or two arguments that mostly keep a compile cacheable.
+    fn item() -> impl Strategy<Value = Vec<Vec<u8>>> {
+        let flags = [
+            PLAIN_FLAGS,
+            &[
+                "-MD",
+                "-MMD",
+                "-MP",
+                "-g",
+                "-O2",
+                "-Wall",
+                "-fPIC",
+                "-gsplit-dwarf",
+                "-m64",
+                "--coverage",
+                "-fstack-usage",
+                "-frecord-command-line",
+                "-grecord-command-line",
+                "-Wp,-MD,x.d",
+                "-Wp,-MMD,d/.a.d,-DX,-Iwp",
+                "-Wp,-MT,t,-MQ,q$,-MP",
+                "-S",
+            ],
+        ]
+        .concat();
+        prop_oneof![
+            4 => (select(SEPARABLE), value()).prop_map(|(o, v)| vec![bytes(o), v]),
+            3 => select(flags).prop_map(|f| vec![bytes(f)]),
+            1 => (select(vec!["-o", "-I", "-D", "-MF", "-MT", "-MQ", "-include"]), value())
+                .prop_map(|(o, v)| vec![[bytes(o), v].concat()]),
+            1 => any_arg().prop_map(|a| vec![a]),
+        ]
+    }
+
+    /// `-c`, one source and options around them.
+    fn compile_args() -> impl Strategy<Value = Vec<Vec<u8>>> {
+        (
+            prop::collection::vec(item(), 0..8),
+            select(vec!["a.c", "dir/b.cpp", "s.S", "m.m", "p.i"]),
+            any::<Index>(),
+            any::<Index>(),
+        )
+            .prop_map(|(mut items, source, at_c, at_source)| {
+                let n = items.len();
+                items.insert(at_c.index(n + 1), vec![bytes("-c")]);
+                items.insert(at_source.index(n + 2), vec![bytes(source)]);
+                items.concat()
+            })
+    }
+
+    fn check(args: &[Vec<u8>], cxx: bool) -> Result<(), TestCaseError> {
+        let Parsed::Cacheable(inv) = parse_for(args, cxx) else {
+            return Ok(());
+        };
+        prop_assert!(args.contains(&inv.source));
+        let _ = (
+            inv.output_path(),
+            inv.user_depfile_path(),
+            inv.side_output_paths(),
+        );
+        for family in [Family::Gcc, Family::Clang] {
+            prop_assert!(!targets_for(family, &inv).is_empty());
+        }
+        // The dependency-only pass lists the dependencies of the same
+        // compile: its `-M` takes effect, and the source, language and search
+        // path are those of the compile.
+        let pass = dependency_pass_args(args, b"/tmp/p.d");
+        prop_assert_eq!(
+            parse_for(&pass, cxx),
+            Parsed::NonCacheable(NonCacheable::DepsOnly),
+            "{:?}",
+            pass
+        );
+        let mut compile = pass[..pass.len() - 3].to_vec();
+        compile.push(b"-c".to_vec());
+        let Parsed::Cacheable(again) = parse_for(&compile, cxx) else {
+            return Err(TestCaseError::fail(format!("{compile:?} is not cacheable")));
+        };
+        prop_assert_eq!(&again.source, &inv.source);
+        prop_assert_eq!(again.language, inv.language);
+        prop_assert_eq!(&again.search, &inv.search);
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(args in prop::collection::vec(any_arg(), 0..12), cxx in any::<bool>()) {
+            check(&args, cxx)?;
+        }
+
+        #[test]
+        fn cacheable_compiles_have_a_faithful_dependency_pass(
+            args in compile_args(),
+            cxx in any::<bool>(),
+        ) {
+            check(&args, cxx)?;
+        }
     }
 }

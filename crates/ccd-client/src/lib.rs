@@ -20,6 +20,13 @@ use ccd_protocol::{ByteBuf, CompileRequest, PROTOCOL_VERSION, Request, Response,
 
 pub use compiler_path::{find_in_path, is_self};
 
+/// The real compiler: where it is, and the name the build called it by
+/// (passed on as `argv[0]`, which gcc prints in some of its errors).
+pub struct Compiler {
+    pub path: PathBuf,
+    pub arg0: OsString,
+}
+
 /// How the wrapper was invoked.
 pub enum Invocation {
     /// `ccd <compiler> args...`
@@ -50,7 +57,7 @@ pub fn run_wrapper(inv: Invocation) -> ! {
     let Some(mut conn) = daemon_link::connect(true) else {
         run::exec(&compiler, &args);
     };
-    let req = compile_request(&cwd, &compiler, &args);
+    let req = compile_request(&cwd, &compiler.path, &args);
     match conn.exchange(&req) {
         Some(Response::Hit(out)) | Some(Response::Refused(out)) => run::finish(&out),
         Some(Response::Run { extra_args }) => {
@@ -106,18 +113,24 @@ pub fn run_compiler_directly(inv: Invocation) -> ! {
     }
 }
 
-fn resolve(inv: Invocation) -> Result<(PathBuf, Vec<OsString>), String> {
+fn resolve(inv: Invocation) -> Result<(Compiler, Vec<OsString>), String> {
     match inv {
         Invocation::Explicit { compiler, args } => {
             let path = if compiler.as_bytes().contains(&b'/') {
-                PathBuf::from(compiler)
+                PathBuf::from(&compiler)
             } else {
                 find_in_path(&compiler).ok_or_else(|| {
                     format!("{}: compiler not found in PATH", compiler.to_string_lossy())
                 })?
             };
             let path = std::path::absolute(&path).unwrap_or(path);
-            Ok((path, args))
+            Ok((
+                Compiler {
+                    path,
+                    arg0: compiler,
+                },
+                args,
+            ))
         }
         Invocation::Masquerade { name, args } => {
             let path = find_in_path(&name).ok_or_else(|| {
@@ -126,7 +139,7 @@ fn resolve(inv: Invocation) -> Result<(PathBuf, Vec<OsString>), String> {
                     name.to_string_lossy()
                 )
             })?;
-            Ok((path, args))
+            Ok((Compiler { path, arg0: name }, args))
         }
     }
 }

@@ -8,18 +8,22 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use ccd_protocol::{ByteBuf, CompileOutput};
 
+use crate::Compiler;
+
 /// Replaces this process with the compiler.
-pub fn exec(compiler: &Path, args: &[OsString]) -> ! {
-    let err = Command::new(compiler).args(args).exec();
+pub fn exec(compiler: &Compiler, args: &[OsString]) -> ! {
+    let err = Command::new(&compiler.path)
+        .arg0(&compiler.arg0)
+        .args(args)
+        .exec();
     let _ = writeln!(
         std::io::stderr(),
         "ccd: cannot run {}: {err}",
-        compiler.display()
+        compiler.path.display()
     );
     std::process::exit(127);
 }
@@ -51,10 +55,11 @@ pub fn current_umask() -> u32 {
 
 /// Runs the compiler with `extra` arguments appended and captures its
 /// stdout, stderr and exit status.
-pub fn capture(compiler: &Path, args: &[OsString], extra: &[ByteBuf]) -> CompileOutput {
+pub fn capture(compiler: &Compiler, args: &[OsString], extra: &[ByteBuf]) -> CompileOutput {
     use std::os::unix::ffi::OsStrExt;
-    let mut cmd = Command::new(compiler);
-    cmd.args(args)
+    let mut cmd = Command::new(&compiler.path);
+    cmd.arg0(&compiler.arg0)
+        .args(args)
         .args(extra.iter().map(|a| std::ffi::OsStr::from_bytes(a)))
         .stdout(Stdio::piped());
     let pty = stderr_terminal().and_then(open_pty);
@@ -74,7 +79,10 @@ pub fn capture(compiler: &Path, args: &[OsString], extra: &[ByteBuf]) -> Compile
             return CompileOutput {
                 exit_code: 127,
                 stdout: ByteBuf::new(),
-                stderr: ByteBuf::from(format!("ccd: cannot run {}: {e}\n", compiler.display())),
+                stderr: ByteBuf::from(format!(
+                    "ccd: cannot run {}: {e}\n",
+                    compiler.path.display()
+                )),
             };
         }
     };

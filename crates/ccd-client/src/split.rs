@@ -10,9 +10,9 @@ use std::sync::Mutex;
 
 use ccd_protocol::{ByteBuf, CompileOutput, Request, Response};
 
-use crate::{compile_request, daemon_link, run};
+use crate::{Compiler, compile_request, daemon_link, run};
 
-pub fn run_jobs(cwd: &Path, compiler: &Path, jobs: Vec<Vec<OsString>>) -> CompileOutput {
+pub fn run_jobs(cwd: &Path, compiler: &Compiler, jobs: Vec<Vec<OsString>>) -> CompileOutput {
     let n = jobs.len();
     let results: Vec<Mutex<Option<CompileOutput>>> = (0..n).map(|_| Mutex::new(None)).collect();
     let next = Mutex::new(0usize);
@@ -56,11 +56,11 @@ pub fn run_jobs(cwd: &Path, compiler: &Path, jobs: Vec<Vec<OsString>>) -> Compil
 }
 
 /// One source: through the daemon when it answers, else the compiler alone.
-fn one(cwd: &Path, compiler: &Path, args: &[OsString]) -> CompileOutput {
+fn one(cwd: &Path, compiler: &Compiler, args: &[OsString]) -> CompileOutput {
     let Some(mut conn) = daemon_link::connect(true) else {
         return run::capture(compiler, args, &[]);
     };
-    match conn.exchange(&compile_request(cwd, compiler, args)) {
+    match conn.exchange(&compile_request(cwd, &compiler.path, args)) {
         Some(Response::Hit(out)) | Some(Response::Refused(out)) => out,
         Some(Response::Run { extra_args }) => {
             let out = run::capture(compiler, args, &extra_args);

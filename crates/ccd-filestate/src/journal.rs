@@ -16,7 +16,7 @@
 //! events of a directory name its entries), so renaming a parent directory,
 //! creating a missing directory, or replacing a file by rename all break it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -29,24 +29,106 @@ use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 /// every existing seal instead (bounded memory during long builds).
 const MAX_REMEMBERED: usize = 200_000;
 
-/// Paths verified together at one journal clock.
+/// Names in one directory that a seal covers.
+type Group = (Box<[u8]>, Box<[Box<[u8]>]>);
+
+/// Paths verified together at one journal clock, grouped by directory so
+/// that checking a seal costs a lookup per directory, and a lookup per name
+/// only in directories where something happened.
 #[derive(Debug, Clone)]
 pub struct Seal {
     clock: u64,
-    keys: Box<[Box<[u8]>]>,
+    groups: Box<[Group]>,
+}
+
+/// The paths a seal will cover, collected before the watches are set up.
+#[derive(Debug, Default)]
+pub struct SealPaths {
+    groups: BTreeMap<Box<[u8]>, BTreeSet<Box<[u8]>>>,
+    chained: std::collections::HashSet<Box<[u8]>>,
+    relative: bool,
+}
+
+impl SealPaths {
+    pub fn new() -> SealPaths {
+        SealPaths::default()
+    }
+
+    /// A file or directory (absolute path).
+    pub fn add_path(&mut self, p: &[u8]) {
+        match split(p) {
+            Some((dir, name)) => {
+                self.add_dir_chain(dir);
+                self.groups
+                    .entry(dir.into())
+                    .or_default()
+                    .insert(name.into());
+            }
+            None => self.relative |= p.first() != Some(&b'/'),
+        }
+    }
+
+    /// Several names in one directory (absolute path).
+    pub fn add_names<'a>(&mut self, dir: &[u8], names: impl IntoIterator<Item = &'a [u8]>) {
+        if dir.first() != Some(&b'/') {
+            self.relative = true;
+            return;
+        }
+        self.add_dir_chain(dir);
+        let group = self.groups.entry(dir.into()).or_default();
+        group.extend(names.into_iter().map(Into::into));
+    }
+
+    /// Every component of `dir`, named in its parent: renaming, removing
+    /// or creating any of them is seen.
+    fn add_dir_chain(&mut self, dir: &[u8]) {
+        let mut d = dir;
+        while d.len() > 1 && !self.chained.contains(d) {
+            self.chained.insert(d.into());
+            let Some((parent, name)) = split(d) else {
+                break;
+            };
+            self.groups
+                .entry(parent.into())
+                .or_default()
+                .insert(name.into());
+            d = parent;
+        }
+    }
+}
+
+/// `(parent, name)` of an absolute path; the parent of `/x` is `/`.
+fn split(p: &[u8]) -> Option<(&[u8], &[u8])> {
+    if p.first() != Some(&b'/') || p.len() < 2 {
+        return None;
+    }
+    let p = p.strip_suffix(b"/").unwrap_or(p);
+    let i = p.iter().rposition(|b| *b == b'/')?;
+    let parent = if i == 0 { &p[..1] } else { &p[..i] };
+    Some((parent, &p[i + 1..]))
 }
 
 pub struct Journal {
     inner: Mutex<Inner>,
 }
 
+/// What happened in one watched directory.
+#[derive(Default)]
+struct DirChanges {
+    /// The clock of the latest event in it.
+    latest: u64,
+    /// An event on the directory itself (it moved, vanished, changed mode).
+    itself: u64,
+    names: HashMap<Box<[u8]>, u64>,
+}
+
 struct Inner {
     inotify: Inotify,
     dirs_by_wd: HashMap<WatchDescriptor, Vec<Box<[u8]>>>,
-    /// `None`: the directory could not be watched (missing, limit reached).
-    wd_by_dir: HashMap<Box<[u8]>, Option<WatchDescriptor>>,
+    wd_by_dir: HashMap<Box<[u8]>, WatchDescriptor>,
     clock: u64,
-    changed: HashMap<Box<[u8]>, u64>,
+    changed: HashMap<Box<[u8]>, DirChanges>,
+    remembered: usize,
     /// Seals from before this clock are void (queue overflow, forgetting).
     floor: u64,
     buf: Vec<u8>,
@@ -73,6 +155,7 @@ impl Journal {
                 wd_by_dir: HashMap::new(),
                 clock: 1,
                 changed: HashMap::new(),
+                remembered: 0,
                 floor: 0,
                 buf: vec![0; 64 * 1024],
             }),
@@ -87,59 +170,35 @@ impl Journal {
         g.clock
     }
 
-    /// Prepares to seal `paths`: watches the directories their components
-    /// live in. Returns the keys to seal, or `None` if some directory cannot
-    /// be watched (then the caller must not rely on the journal for them).
-    /// Call this *before* taking the clock and verifying.
-    pub fn prepare<'a>(&self, paths: impl IntoIterator<Item = &'a [u8]>) -> Option<Vec<Box<[u8]>>> {
-        let mut g = self.lock();
-        let mut keys: HashSet<Box<[u8]>> = HashSet::new();
-        for p in paths {
-            if p.first() != Some(&b'/') {
-                return None;
-            }
-            // Key every component `A` of `p` by its full path; A's events
-            // are reported by a watch on its parent. A missing parent cannot
-            // be watched, but its creation is already keyed one level up.
-            let ends = p
-                .iter()
-                .enumerate()
-                .skip(1)
-                .filter(|(_, b)| **b == b'/')
-                .map(|(i, _)| i)
-                .chain([p.len()]);
-            let mut parent_end = 0;
-            for end in ends {
-                if end == parent_end + 1 {
-                    parent_end = end; // an empty component ("//")
-                    continue;
-                }
-                let component = &p[..end];
-                let parent = if parent_end == 0 {
-                    &b"/"[..]
-                } else {
-                    &p[..parent_end]
-                };
-                if !keys.contains(component) {
-                    if !g.watch(parent) {
-                        if exists(parent) {
-                            return None;
-                        }
-                        break;
-                    }
-                    keys.insert(component.into());
-                }
-                parent_end = end;
-            }
+    /// Watches the directories `paths` live in. Returns what to seal, or
+    /// `None` if a directory that exists cannot be watched (then the caller
+    /// must not rely on the journal). Call this *before* taking the clock
+    /// and verifying.
+    pub fn prepare(&self, paths: SealPaths) -> Option<Vec<Group>> {
+        if paths.relative {
+            return None;
         }
-        Some(keys.into_iter().collect())
+        let mut g = self.lock();
+        let mut out = Vec::with_capacity(paths.groups.len());
+        for (dir, names) in paths.groups {
+            if !g.watch(&dir) {
+                if exists(&dir) {
+                    return None;
+                }
+                // A missing directory: its creation is an event in its
+                // parent, which is sealed too.
+                continue;
+            }
+            out.push((dir, names.into_iter().collect()));
+        }
+        Some(out)
     }
 
-    /// A seal of `keys` (from [`Journal::prepare`]) verified at `clock`.
-    pub fn seal(&self, clock: u64, keys: Vec<Box<[u8]>>) -> Seal {
+    /// A seal of `groups` (from [`Journal::prepare`]) verified at `clock`.
+    pub fn seal(&self, clock: u64, groups: Vec<Group>) -> Seal {
         Seal {
             clock,
-            keys: keys.into_boxed_slice(),
+            groups: groups.into_boxed_slice(),
         }
     }
 
@@ -147,11 +206,21 @@ impl Journal {
     /// [`Journal::sync`] for the current request.
     pub fn holds(&self, seal: &Seal) -> bool {
         let g = self.lock();
-        seal.clock >= g.floor
-            && seal
-                .keys
-                .iter()
-                .all(|k| g.changed.get(k).is_none_or(|c| *c <= seal.clock))
+        if seal.clock < g.floor {
+            return false;
+        }
+        seal.groups
+            .iter()
+            .all(|(dir, names)| match g.changed.get(dir) {
+                None => true,
+                Some(c) if c.latest <= seal.clock => true,
+                Some(c) => {
+                    c.itself <= seal.clock
+                        && names
+                            .iter()
+                            .all(|n| c.names.get(n).is_none_or(|t| *t <= seal.clock))
+                }
+            })
     }
 
     /// Voids every seal (used by `ccd clear`).
@@ -177,8 +246,8 @@ fn exists(dir: &[u8]) -> bool {
 impl Inner {
     /// Watches `dir` if not yet; whether it is watched.
     fn watch(&mut self, dir: &[u8]) -> bool {
-        if let Some(w) = self.wd_by_dir.get(dir) {
-            return w.is_some();
+        if self.wd_by_dir.contains_key(dir) {
+            return true;
         }
         let wd = self
             .inotify
@@ -188,17 +257,14 @@ impl Inner {
                 mask() | WatchMask::ONLYDIR,
             )
             .ok();
-        if let Some(wd) = &wd {
-            self.dirs_by_wd
-                .entry(wd.clone())
-                .or_default()
-                .push(dir.into());
-        }
         // Failures are not remembered: a missing directory may appear.
-        if wd.is_some() {
-            self.wd_by_dir.insert(dir.into(), wd.clone());
-        }
-        wd.is_some()
+        let Some(wd) = wd else { return false };
+        self.dirs_by_wd
+            .entry(wd.clone())
+            .or_default()
+            .push(dir.into());
+        self.wd_by_dir.insert(dir.into(), wd);
+        true
     }
 
     fn drain(&mut self) {
@@ -221,16 +287,20 @@ impl Inner {
                     self.overflow();
                     continue;
                 }
-                let Some(dirs) = self.dirs_by_wd.get(&ev.wd) else {
+                let Some(dirs) = self.dirs_by_wd.get(&ev.wd).cloned() else {
                     continue;
                 };
-                let dirs = dirs.clone();
                 for dir in &dirs {
-                    let key: Box<[u8]> = match ev.name {
-                        Some(name) => join(dir, name.as_bytes()),
-                        None => dir.clone(),
-                    };
-                    self.changed.insert(key, clock);
+                    let c = self.changed.entry(dir.clone()).or_default();
+                    c.latest = clock;
+                    match ev.name {
+                        Some(name) => {
+                            if c.names.insert(name.as_bytes().into(), clock).is_none() {
+                                self.remembered += 1;
+                            }
+                        }
+                        None => c.itself = clock,
+                    }
                 }
                 if ev
                     .mask
@@ -240,7 +310,6 @@ impl Inner {
                     // later prepare() watches whatever is there now.
                     for dir in &dirs {
                         self.wd_by_dir.remove(dir);
-                        self.changed.insert(dir.clone(), clock);
                     }
                     self.dirs_by_wd.remove(&ev.wd);
                     let _ = self.inotify.watches().remove(ev.wd.clone());
@@ -251,8 +320,9 @@ impl Inner {
             }
         }
         self.buf = buf;
-        if self.changed.len() > MAX_REMEMBERED {
+        if self.remembered > MAX_REMEMBERED {
             self.changed.clear();
+            self.remembered = 0;
             self.clock += 1;
             self.floor = self.clock;
         }
@@ -262,16 +332,6 @@ impl Inner {
         self.clock += 1;
         self.floor = self.clock;
     }
-}
-
-fn join(dir: &[u8], name: &[u8]) -> Box<[u8]> {
-    let mut v = Vec::with_capacity(dir.len() + 1 + name.len());
-    v.extend_from_slice(dir);
-    if !dir.ends_with(b"/") {
-        v.push(b'/');
-    }
-    v.extend_from_slice(name);
-    v.into_boxed_slice()
 }
 
 #[cfg(test)]
@@ -284,9 +344,11 @@ mod tests {
     }
 
     fn sealed(j: &Journal, paths: &[Vec<u8>]) -> Seal {
-        let keys = j
-            .prepare(paths.iter().map(Vec::as_slice))
-            .expect("watchable");
+        let mut sp = SealPaths::new();
+        for p in paths {
+            sp.add_path(p);
+        }
+        let keys = j.prepare(sp).expect("watchable");
         let clock = j.sync();
         j.seal(clock, keys)
     }
@@ -338,6 +400,26 @@ mod tests {
     #[test]
     fn relative_paths_are_not_sealed() {
         let j = Journal::new().unwrap();
-        assert!(j.prepare([&b"rel/x.h"[..]]).is_none());
+        let mut sp = SealPaths::new();
+        sp.add_path(b"rel/x.h");
+        assert!(j.prepare(sp).is_none());
+    }
+
+    #[test]
+    fn names_in_a_group_break_only_their_seal() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("inc");
+        std::fs::create_dir(&d).unwrap();
+        let j = Journal::new().unwrap();
+        let mut sp = SealPaths::new();
+        sp.add_names(&b(&d), [&b"absent.h"[..], b"other.h"]);
+        let keys = j.prepare(sp).unwrap();
+        let s = j.seal(j.sync(), keys);
+        std::fs::write(d.join("unrelated.o"), "").unwrap();
+        j.sync();
+        assert!(j.holds(&s));
+        std::fs::write(d.join("absent.h"), "").unwrap();
+        j.sync();
+        assert!(!j.holds(&s));
     }
 }

@@ -10,6 +10,6 @@ mod stamp;
 mod state;
 
 pub use digest::{Digest, digest_bytes};
-pub use journal::{Journal, Seal};
+pub use journal::{Journal, Seal, SealPaths};
 pub use stamp::{Stamp, now_ns, stat, stat_nofollow};
 pub use state::{FileState, Hashed, RACY_WINDOW_NS};

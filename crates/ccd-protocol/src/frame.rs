@@ -103,3 +103,92 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use crate::message::{ByteBuf, CompileOutput, CompileRequest, Request, TtyInfo};
+    use proptest::prelude::*;
+
+    fn bytes(max: usize) -> impl Strategy<Value = ByteBuf> {
+        prop::collection::vec(any::<u8>(), 0..max).prop_map(ByteBuf::from)
+    }
+
+    fn compile_request() -> impl Strategy<Value = CompileRequest> {
+        (
+            any::<u32>(),
+            bytes(64),
+            bytes(64),
+            prop::collection::vec(bytes(24), 0..24),
+            prop::collection::vec((bytes(16), bytes(32)), 0..8),
+            prop::option::of(any::<u16>().prop_map(|columns| TtyInfo { columns })),
+            any::<u32>(),
+        )
+            .prop_map(|(protocol, cwd, compiler, args, env, stderr_tty, umask)| {
+                CompileRequest {
+                    protocol,
+                    cwd,
+                    compiler,
+                    args,
+                    env,
+                    stderr_tty,
+                    umask,
+                }
+            })
+    }
+
+    /// `CompileRequest` has no `PartialEq`; compare it field by field.
+    fn same(a: &CompileRequest, b: &CompileRequest) -> bool {
+        a.protocol == b.protocol
+            && a.cwd == b.cwd
+            && a.compiler == b.compiler
+            && a.args == b.args
+            && a.env == b.env
+            && a.stderr_tty == b.stderr_tty
+            && a.umask == b.umask
+    }
+
+    proptest! {
+        #[test]
+        fn compile_request_round_trips(req in compile_request(), trailing in bytes(8)) {
+            let mut buf = Vec::new();
+            write_frame(&mut buf, &Request::Compile(req.clone())).unwrap();
+            let len = u32::from_le_bytes(buf[..4].try_into().unwrap()) as usize;
+            prop_assert_eq!(len, buf.len() - 4);
+            // A second frame follows on the same stream: the first read
+            // takes exactly its own bytes.
+            write_frame(&mut buf, &Request::Status).unwrap();
+            buf.extend_from_slice(&trailing);
+            let mut r = &buf[..];
+            let back = read_frame::<_, Request>(&mut r).unwrap();
+            let Request::Compile(back) = back else {
+                return Err(TestCaseError::fail(format!("decoded as {back:?}")));
+            };
+            prop_assert!(same(&back, &req), "{:?} != {:?}", back, req);
+            prop_assert!(matches!(read_frame::<_, Request>(&mut r), Ok(Request::Status)));
+            // The body alone decodes the same way.
+            let body: Request = decode(&buf[4..4 + len]).unwrap();
+            prop_assert!(matches!(body, Request::Compile(b) if same(&b, &req)));
+        }
+
+        #[test]
+        fn compile_output_round_trips(exit_code in any::<i32>(), stdout in bytes(256), stderr in bytes(256)) {
+            let out = CompileOutput { exit_code, stdout, stderr };
+            let mut buf = Vec::new();
+            write_frame(&mut buf, &Request::CompileFinished(out.clone())).unwrap();
+            let back = read_frame::<_, Request>(&mut &buf[..]).unwrap();
+            prop_assert!(matches!(back, Request::CompileFinished(b) if b == out));
+        }
+
+        #[test]
+        fn reading_arbitrary_bytes_never_panics(data in prop::collection::vec(any::<u8>(), 0..64)) {
+            match read_frame_bytes(&mut &data[..]) {
+                Ok(body) => prop_assert!(body.len() <= MAX_FRAME_LEN as usize && body.len() + 4 <= data.len()),
+                Err(FrameError::TooLarge(n)) => prop_assert!(n > MAX_FRAME_LEN as u64),
+                Err(_) => {}
+            }
+            let _ = decode::<Request>(&data);
+            let _ = decode::<crate::message::Response>(&data);
+        }
+    }
+}

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ccd_depgraph::{Conditions, ManifestEntry, StderrFor, entry_holds};
-use ccd_filestate::{Digest, Seal};
+use ccd_filestate::{Digest, Seal, SealPaths};
 use ccd_protocol::CompileOutput;
 
 use super::cached_hit::{self, Delivery};
@@ -142,21 +142,29 @@ pub fn remember(
     trace: &TraceInfo,
 ) {
     let Some(j) = &d.journal else { return };
+    let started = std::time::Instant::now();
     let Some(compiler_files) = d.compilers.current_files(&ctx.compiler.path) else {
         return;
     };
-    let mut paths: Vec<Vec<u8>> = entry.inputs.iter().map(|i| i.path.clone()).collect();
-    paths.extend(entry.probes.iter().flat_map(|p| p.paths()));
-    paths.extend(
-        compiler_files
-            .iter()
-            .chain(delivery.blobs.iter())
-            .chain(req.response_files.iter())
-            .map(|p| p.as_os_str().as_bytes().to_vec()),
-    );
-    let Some(keys) = j.prepare(paths.iter().map(Vec::as_slice)) else {
+    let mut paths = SealPaths::new();
+    for i in &entry.inputs {
+        paths.add_path(&i.path);
+    }
+    for p in &entry.probes {
+        paths.add_names(&p.dir, p.names.iter().map(|(n, _)| n.as_slice()));
+    }
+    for p in compiler_files
+        .iter()
+        .chain(delivery.blobs.iter())
+        .chain(req.response_files.iter())
+    {
+        paths.add_path(p.as_os_str().as_bytes());
+    }
+    let Some(keys) = j.prepare(paths) else {
         return;
     };
+    let n_dirs = keys.len();
+    let prepared_us = started.elapsed().as_micros() as u64;
     let clock = j.sync();
 
     let Ok(source) = d.files.digest(&ctx.source) else {
@@ -193,6 +201,12 @@ pub fn remember(
     });
     insert(&d.context_cache, ctx.local_key, Arc::clone(&sealed));
     insert(&d.request_cache, *req_key, sealed);
+    tracing::debug!(
+        us = started.elapsed().as_micros() as u64,
+        prepared_us,
+        dirs = n_dirs,
+        "sealed"
+    );
 }
 
 fn blob_unchanged(d: &Daemon, blob: &Path) -> bool {

@@ -186,7 +186,15 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
         Stats::bump(&d.stats.errors);
         trace.record(d, "Error", &format!("{miss}; the compiler failed"), 0);
     } else {
-        match store_outcome::store(d, &ctx, &inv, &req, &plan, &out, took.as_millis() as u64) {
+        let store_started = std::time::Instant::now();
+        let stored_now =
+            store_outcome::store(d, &ctx, &inv, &req, &plan, &out, took.as_millis() as u64);
+        tracing::debug!(
+            source = %ctx.source.display(),
+            us = store_started.elapsed().as_micros() as u64,
+            "store took"
+        );
+        match stored_now {
             Ok(entry) => {
                 trace.record(d, miss, "compiled and stored", 0);
                 stored = Some(entry);

@@ -144,7 +144,7 @@ pub fn store(
     };
 
     let outputs = store_outputs(d, ctx, plan)?;
-    if let Some(r) = &ctx.root {
+    if let Some(r) = ctx.root.as_ref().filter(|_| !inv.uses_or_makes_pch()) {
         // Paths under the checkout root are stored relative to it; an output
         // that still names the root (a path in a -D value, say) cannot be
         // shared with another checkout.
@@ -270,18 +270,30 @@ fn replayable_depfile(ctx: &Context, inv: &Invocation, path: &Path) -> Result<St
         &parsed.deps,
         inv.deps.phony,
     );
+    // Paths under a remapped checkout root are stored relative to it.
+    let key = |p: &[u8]| {
+        ctx.root
+            .as_ref()
+            .map_or_else(|| p.to_vec(), |r| r.to_key(p))
+    };
     Ok(if rendered == bytes {
         StoredDepfile::Rendered {
             deps: parsed
                 .deps
-                .into_iter()
-                .map(serde_bytes::ByteBuf::from)
+                .iter()
+                .map(|p| serde_bytes::ByteBuf::from(key(p)))
                 .collect(),
         }
     } else {
         tracing::debug!(path = %path.display(), "depfile kept verbatim: rendering differs");
+        if bytes.contains(&0) {
+            return Err("dependency file contains NUL bytes");
+        }
         StoredDepfile::Verbatim {
-            bytes,
+            bytes: ctx
+                .root
+                .as_ref()
+                .map_or_else(|| bytes.clone(), |r| r.arg_to_key(&bytes)),
             targets_key: ctx.targets_key,
         }
     })

@@ -259,13 +259,20 @@ impl Root {
         }
     }
 
-    /// Every occurrence of the root in an argument replaced by the mark.
+    /// Every occurrence of the root *as a path* in an argument replaced by
+    /// the mark: where a path can start (the argument's start, after `=`,
+    /// `:` or `,`, or after an option name such as `-I`) and followed by
+    /// `/`, `=`, `:` or the end. `/x/proj` in `/x/proj-deps` or `/y/x/proj`
+    /// is another path and stays.
     pub fn arg_to_key(&self, arg: &[u8]) -> Vec<u8> {
         let root = self.root.as_os_str().as_bytes();
         let mut out = Vec::with_capacity(arg.len());
         let mut i = 0;
         while i < arg.len() {
-            if arg[i..].starts_with(root) {
+            if arg[i..].starts_with(root)
+                && path_starts_at(arg, i)
+                && path_ends_at(arg, i + root.len())
+            {
                 out.push(ROOT_MARK);
                 i += root.len();
             } else {
@@ -275,6 +282,19 @@ impl Root {
         }
         out
     }
+}
+
+fn path_starts_at(arg: &[u8], i: usize) -> bool {
+    i == 0
+        || matches!(arg[i - 1], b'=' | b':' | b',' | b' ' | b'"' | b'\n')
+        || (arg[0] == b'-' && !arg[..i].contains(&b'/'))
+}
+
+fn path_ends_at(arg: &[u8], end: usize) -> bool {
+    matches!(
+        arg.get(end),
+        None | Some(b'/' | b'=' | b':' | b' ' | b'"' | b'\n' | b',')
+    )
 }
 
 /// A stored byte string with every mark replaced by `root` (for verbatim
@@ -333,6 +353,19 @@ mod tests {
         );
         assert_eq!(from_key(Some(Path::new("/w/c2")), b"\0"), b"/w/c2");
         assert_eq!(r.arg_to_key(b"-I/work/clone1/inc"), b"-I\0/inc");
+        assert_eq!(
+            r.arg_to_key(b"-I/work/clone1-deps/inc"),
+            b"-I/work/clone1-deps/inc"
+        );
+        assert_eq!(
+            r.arg_to_key(b"-I/y/work/clone1/inc"),
+            b"-I/y/work/clone1/inc"
+        );
+        assert_eq!(
+            r.arg_to_key(b"-ffile-prefix-map=/work/clone1=."),
+            b"-ffile-prefix-map=\0=."
+        );
+        assert_eq!(r.arg_to_key(b"/a:/work/clone1/inc"), b"/a:\0/inc");
     }
 
     #[test]
