@@ -128,10 +128,23 @@ pub fn store(
                 });
             }
         }
-        // clang refuses a precompiled header whose headers' mtimes changed.
+        // clang refuses a precompiled header whose headers' mtimes changed
+        // (the precompiled header's own mtime and the source's do not
+        // matter to it).
         let uses_pch = !inv.search.pch.is_empty() || !lookups.pch_files.is_empty();
         if uses_pch && ctx.compiler.family == ccd_cc::Family::Clang {
-            for i in &inputs {
+            let pch_inputs: Vec<Vec<u8>> = inv
+                .search
+                .pch
+                .iter()
+                .map(|p| req.abs(p).as_os_str().as_bytes().to_vec())
+                .chain(lookups.pch_files.iter().cloned())
+                .collect();
+            for i in inputs
+                .iter()
+                .skip(1)
+                .filter(|i| !pch_inputs.contains(&i.path))
+            {
                 let t = stat(std::path::Path::new(OsStr::from_bytes(&i.path)))
                     .map_err(|_| "an input vanished")?
                     .mtime_ns;
