@@ -163,6 +163,10 @@ impl Daemon {
             max_size_bytes: self.max_size,
             record_bytes_raw: usage.records_raw_bytes,
             record_bytes_stored: usage.records_stored_bytes,
+            rss_bytes: resident_bytes(),
+            files_tracked: self.files.len() as u64,
+            sealed_requests: lock(&self.request_cache).len() as u64,
+            watched_dirs: self.journal.as_ref().map_or(0, |j| j.watched_dirs() as u64),
         }
     }
 
@@ -192,6 +196,18 @@ impl Daemon {
         self.last_active_ms
             .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
+}
+
+/// VmRSS from /proc/self/status.
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
 }
 
 pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -126,6 +126,11 @@ pub struct StatusReport {
     /// started: bytes before and after zstd compression.
     pub record_bytes_raw: u64,
     pub record_bytes_stored: u64,
+    /// The daemon's resident memory, and what it holds in memory.
+    pub rss_bytes: u64,
+    pub files_tracked: u64,
+    pub sealed_requests: u64,
+    pub watched_dirs: u64,
 }
 
 /// Statistics of one build session.

@@ -295,6 +295,10 @@ fn status_json(s: &StatusReport) -> String {
         "max_size_bytes": s.max_size_bytes,
         "record_bytes_raw": s.record_bytes_raw,
         "record_bytes_stored": s.record_bytes_stored,
+        "rss_bytes": s.rss_bytes,
+        "files_tracked": s.files_tracked,
+        "sealed_requests": s.sealed_requests,
+        "watched_dirs": s.watched_dirs,
     })
     .to_string()
 }
@@ -338,6 +342,14 @@ fn status_text(s: &StatusReport) -> String {
         s.time_saved_ms as f64 / 1000.0
     );
     let _ = writeln!(o, "entries               {}", s.entries);
+    let _ = writeln!(
+        o,
+        "daemon memory         {} ({} files tracked, {} sealed requests, {} watched directories)",
+        ccd_daemon::config::format_size(s.rss_bytes),
+        s.files_tracked,
+        s.sealed_requests,
+        s.watched_dirs
+    );
     if s.record_bytes_stored > 0 {
         let _ = writeln!(
             o,
