@@ -34,10 +34,19 @@ impl Conn {
 }
 
 /// Connects to the daemon, starting it if needed and `start` is set.
+/// Only a daemon of this user is ever used: the socket directory must be
+/// ours and private, and the process at the other end must run as us
+/// (another user could otherwise answer with arguments that run code).
 pub fn connect(start: bool) -> Option<Conn> {
     let loc = Location::from_env().ok()?;
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    if !private_dir(&loc.socket_dir, uid) && (!start || loc.socket_dir.exists()) {
+        return None;
+    }
+    let ours = |stream: UnixStream| (peer_uid(&stream) == Some(uid)).then_some(Conn { stream });
     if let Ok(stream) = UnixStream::connect(&loc.socket) {
-        return Some(Conn { stream });
+        return ours(stream);
     }
     if !start {
         return None;
@@ -49,7 +58,11 @@ pub fn connect(start: bool) -> Option<Conn> {
     let mut spawns = 1;
     while start.elapsed() < START_TIMEOUT {
         if let Ok(stream) = UnixStream::connect(&loc.socket) {
-            return Some(Conn { stream });
+            return if private_dir(&loc.socket_dir, uid) {
+                ours(stream)
+            } else {
+                None
+            };
         }
         match lost_race_at {
             None => match child.try_wait() {
@@ -73,6 +86,34 @@ pub fn connect(start: bool) -> Option<Conn> {
         pause = (pause * 2).min(Duration::from_millis(20));
     }
     None
+}
+
+/// `dir` is a real directory owned by `uid` that nobody else can enter.
+fn private_dir(dir: &std::path::Path, uid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(dir)
+        .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o077 == 0)
+}
+
+fn peer_uid(stream: &UnixStream) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(cred.uid)
 }
 
 fn spawn_daemon() -> Option<std::process::Child> {

@@ -61,7 +61,7 @@ pub fn run_wrapper(inv: Invocation) -> ! {
     match conn.exchange(&req) {
         Some(Response::Hit(out)) | Some(Response::Refused(out)) => run::finish(&out),
         Some(Response::Run { extra_args }) => {
-            let out = run::capture(&compiler, &args, &extra_args);
+            let out = run::capture_for_cache(&compiler, &args, &extra_args);
             // The daemon stores the result; whatever it says, the build gets
             // the compiler's own output.
             let _ = conn.exchange(&Request::CompileFinished(out.clone()));

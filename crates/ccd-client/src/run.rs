@@ -53,6 +53,31 @@ pub fn current_umask() -> u32 {
     }
 }
 
+/// Runs the compiler with the daemon's `extra` arguments (a private
+/// dependency file) and captures its output. If the compile fails in a way
+/// the extra arguments may have caused (no space for the private file), it
+/// runs again without them: the build gets the compiler's own result.
+pub fn capture_for_cache(
+    compiler: &Compiler,
+    args: &[OsString],
+    extra: &[ByteBuf],
+) -> CompileOutput {
+    let out = capture(compiler, args, extra);
+    if out.exit_code == 0 || extra.is_empty() {
+        return out;
+    }
+    let has =
+        |needle: &[u8]| !needle.is_empty() && out.stderr.windows(needle.len()).any(|w| w == needle);
+    let ours = has(b"No space left on device")
+        || has(b"IO failure on output stream")
+        || extra.iter().any(|e| e.len() > 3 && has(e));
+    if ours {
+        capture(compiler, args, &[])
+    } else {
+        out
+    }
+}
+
 /// Runs the compiler with `extra` arguments appended and captures its
 /// stdout, stderr and exit status.
 pub fn capture(compiler: &Compiler, args: &[OsString], extra: &[ByteBuf]) -> CompileOutput {

@@ -63,7 +63,7 @@ fn one(cwd: &Path, compiler: &Compiler, args: &[OsString]) -> CompileOutput {
     match conn.exchange(&compile_request(cwd, &compiler.path, args)) {
         Some(Response::Hit(out)) | Some(Response::Refused(out)) => out,
         Some(Response::Run { extra_args }) => {
-            let out = run::capture(compiler, args, &extra_args);
+            let out = run::capture_for_cache(compiler, args, &extra_args);
             let _ = conn.exchange(&Request::CompileFinished(out.clone()));
             out
         }

@@ -82,13 +82,14 @@ impl Daemon {
         }
     }
 
-    /// A fresh path in the store's temporary directory.
+    /// A fresh path for a private file a compile writes (a dependency
+    /// file). It lives in the socket directory (private, 0700), not in the
+    /// cache directory: a full cache filesystem must not fail a compile.
     pub fn temp_path(&self, suffix: &str) -> PathBuf {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        self.store
-            .layout()
-            .tmp()
-            .join(format!("{}-{n}{suffix}", std::process::id()))
+        self.location
+            .socket_dir
+            .join(format!("tmp-{}-{n}{suffix}", std::process::id()))
     }
 
     /// The manifest of a compile context (empty if none was stored).
@@ -188,7 +189,21 @@ impl Daemon {
         if self.store.usage().size_bytes > self.max_size {
             let r = ccd_store::evict(&self.store, self.max_size);
             lock(&self.manifests).clear();
-            tracing::info!(?r, "evicted least recently used results");
+            // An evicted result is a miss, also for the fast paths.
+            let gone: std::collections::HashSet<&str> =
+                r.removed.iter().map(String::as_str).collect();
+            if !gone.is_empty() {
+                let keep = |s: &Arc<Sealed>| !gone.contains(s.result().to_hex().as_str());
+                lock(&self.request_cache).retain(|_, s| keep(s));
+                lock(&self.context_cache).retain(|_, s| keep(s));
+            }
+            tracing::info!(
+                results = r.results_removed,
+                blobs = r.blobs_removed,
+                manifests = r.manifests_removed,
+                bytes_after = r.bytes_after,
+                "evicted least recently used results"
+            );
         }
     }
 

@@ -100,8 +100,14 @@ impl Manifest {
     /// Adds `entry` in front, replacing an entry for the same inputs and
     /// dropping the oldest beyond [`MAX_ENTRIES`].
     pub fn insert(&mut self, entry: ManifestEntry) {
+        // Entries differ by any condition, not only by their files (two
+        // values of an `env!` variable are two results).
         self.entries.retain(|e| {
-            !(e.inputs == entry.inputs && e.date == entry.date && e.stderr_for == entry.stderr_for)
+            !(e.inputs == entry.inputs
+                && e.date == entry.date
+                && e.stderr_for == entry.stderr_for
+                && e.env == entry.env
+                && e.mtimes == entry.mtimes)
         });
         self.entries.insert(0, entry);
         self.entries.truncate(MAX_ENTRIES);
@@ -139,6 +145,18 @@ mod tests {
             env: vec![],
             result: Digest([tag; 32]),
         }
+    }
+
+    #[test]
+    fn entries_differing_only_in_environment_coexist() {
+        let mut m = Manifest::default();
+        let mut a = entry(1);
+        a.env = vec![(b"V".to_vec().into(), Some(b"1".to_vec().into()))];
+        let mut b = a.clone();
+        b.env = vec![(b"V".to_vec().into(), Some(b"2".to_vec().into()))];
+        m.insert(a);
+        m.insert(b);
+        assert_eq!(m.entries.len(), 2);
     }
 
     #[test]

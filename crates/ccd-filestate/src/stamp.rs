@@ -61,3 +61,25 @@ pub fn now_ns() -> i64 {
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0)
 }
+
+/// How far before a write its timestamp can lie: file timestamps come from
+/// the kernel's coarse clock, which lags the precise one by up to a tick.
+/// A file stamped earlier than `start - slack` was written before `start`.
+pub fn write_time_slack_ns() -> i64 {
+    static SLACK: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *SLACK.get_or_init(|| {
+        let mut res = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_getres writes one timespec.
+        let ok = unsafe { libc::clock_getres(libc::CLOCK_REALTIME_COARSE, &mut res) } == 0;
+        let tick = if ok {
+            res.tv_sec * 1_000_000_000 + res.tv_nsec
+        } else {
+            10_000_000
+        };
+        // One tick plus a margin, within sane bounds.
+        (tick + 1_000_000).clamp(2_000_000, 20_000_000)
+    })
+}

@@ -36,6 +36,17 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     }
 }
 
+/// What a write adds to the usage counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counting {
+    /// A result: one entry and its bytes.
+    Entry,
+    /// Blobs and manifests: bytes.
+    Bytes,
+    /// Facts about compilers: outside the cache's size.
+    None,
+}
+
 /// Number of results and bytes on disk.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
@@ -159,7 +170,7 @@ impl Store {
         if fs::metadata(&dest).is_ok_and(|m| m.len() == bytes.len() as u64) {
             return Ok((d, bytes.len() as u64));
         }
-        self.write_atomically(&dest, &bytes, 0o400)?;
+        self.write_atomically(&dest, &bytes, 0o400, Counting::Bytes)?;
         Ok((d, bytes.len() as u64))
     }
 
@@ -174,12 +185,24 @@ impl Store {
                 self.remove(&path);
                 false
             }
-            Err(_) => false,
+            Err(_) => {
+                // Unreadable: whatever is there (a directory, say) goes, so
+                // the next store can put the blob back.
+                if let Ok(m) = fs::symlink_metadata(&path) {
+                    tracing::warn!(blob = %d.to_hex(), "stored output is unreadable; dropping it");
+                    if m.is_dir() {
+                        let _ = fs::remove_dir_all(&path);
+                    } else {
+                        self.remove(&path);
+                    }
+                }
+                false
+            }
         }
     }
 
     pub fn put_result(&self, key: &Digest, r: &StoredResult) -> Result<(), StoreError> {
-        self.put_record(&self.layout.result(key), KIND_RESULT, r, true)
+        self.put_record(&self.layout.result(key), KIND_RESULT, r, Counting::Entry)
     }
 
     /// The result stored under `key`; a damaged record is removed and
@@ -189,7 +212,12 @@ impl Store {
     }
 
     pub fn put_manifest(&self, key: &Digest, m: &Manifest) -> Result<(), StoreError> {
-        self.put_record(&self.layout.manifest(key), KIND_MANIFEST, m, false)
+        self.put_record(
+            &self.layout.manifest(key),
+            KIND_MANIFEST,
+            m,
+            Counting::Bytes,
+        )
     }
 
     pub fn get_manifest(&self, key: &Digest) -> Option<Manifest> {
@@ -198,7 +226,12 @@ impl Store {
 
     /// Stores a compiler's identity record (any serialisable value).
     pub fn put_compiler<T: Serialize>(&self, key: &Digest, value: &T) -> Result<(), StoreError> {
-        self.put_record(&self.layout.compiler(key), KIND_COMPILER, value, false)
+        self.put_record(
+            &self.layout.compiler(key),
+            KIND_COMPILER,
+            value,
+            Counting::None,
+        )
     }
 
     pub fn get_compiler<T: DeserializeOwned>(&self, key: &Digest) -> Option<T> {
@@ -246,6 +279,21 @@ impl Store {
         }
     }
 
+    /// The result records a manifest refers to (empty if unreadable).
+    pub fn manifest_result_paths(&self, manifest: &Path) -> Vec<PathBuf> {
+        let Ok(bytes) = fs::read(manifest) else {
+            return Vec::new();
+        };
+        match decode_record::<Manifest>(KIND_MANIFEST, &bytes) {
+            Ok(m) => m
+                .entries
+                .iter()
+                .map(|e| self.layout.result(&e.result))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// Bytes of the blobs a result record refers to.
     pub fn result_blob_bytes(&self, record: &Path) -> u64 {
         let Ok(bytes) = fs::read(record) else {
@@ -277,10 +325,10 @@ impl Store {
         path: &Path,
         kind: u8,
         value: &T,
-        counts_as_entry: bool,
+        counting: Counting,
     ) -> Result<(), StoreError> {
         let (bytes, raw_len) = encode_record(kind, value)?;
-        self.write_atomically_counted(path, &bytes, 0o600, counts_as_entry)?;
+        self.write_atomically(path, &bytes, 0o600, counting)?;
         let mut usage = self.lock_usage();
         usage.records_raw_bytes += raw_len as u64;
         usage.records_stored_bytes += bytes.len() as u64;
@@ -303,16 +351,12 @@ impl Store {
         }
     }
 
-    fn write_atomically(&self, dest: &Path, bytes: &[u8], mode: u32) -> Result<(), StoreError> {
-        self.write_atomically_counted(dest, bytes, mode, false)
-    }
-
-    fn write_atomically_counted(
+    fn write_atomically(
         &self,
         dest: &Path,
         bytes: &[u8],
         mode: u32,
-        counts_as_entry: bool,
+        counting: Counting,
     ) -> Result<(), StoreError> {
         let tmp_dir = self.layout.tmp();
         ensure_real_dir(&tmp_dir)?;
@@ -329,15 +373,24 @@ impl Store {
             ensure_real_dir(kind)?;
         }
         ensure_real_dir(shard)?;
-        let old_len = fs::symlink_metadata(dest).ok().map(|m| m.len());
+        // Checking what is there and replacing it happen under the usage
+        // lock, so two writers of one key cannot both count it as new.
+        let mut usage = self.lock_usage();
+        let old = fs::symlink_metadata(dest).ok();
+        if old.as_ref().is_some_and(|m| m.is_dir()) {
+            // Damage: a directory where a file belongs. It is ours to remove.
+            fs::remove_dir_all(dest).map_err(io_err(dest))?;
+        }
+        let old_len = old.filter(|m| !m.is_dir()).map(|m| m.len());
         // rename(2) replaces whatever is at `dest` (even a planted symlink)
         // instead of writing through it.
         tmp.persist(dest).map_err(|e| io_err(dest)(e.error))?;
-        let mut usage = self.lock_usage();
-        usage.size_bytes =
-            (usage.size_bytes + bytes.len() as u64).saturating_sub(old_len.unwrap_or(0));
-        if counts_as_entry && old_len.is_none() {
-            usage.entries += 1;
+        if counting != Counting::None {
+            usage.size_bytes =
+                (usage.size_bytes + bytes.len() as u64).saturating_sub(old_len.unwrap_or(0));
+            if counting == Counting::Entry && old_len.is_none() {
+                usage.entries += 1;
+            }
         }
         Ok(())
     }

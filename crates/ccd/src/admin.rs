@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use ccd_client::daemon_link;
 use ccd_protocol::{Request, Response, StatusReport};
 use clap::{Parser, Subcommand};
@@ -250,12 +250,50 @@ fn config_text() -> anyhow::Result<String> {
 }
 
 fn request(req: Request) -> anyhow::Result<Option<Response>> {
-    let mut c = daemon_link::connect(true).context("cannot start or reach the ccd daemon")?;
+    let mut c = daemon_link::connect(true).ok_or_else(unreachable)?;
     Ok(c.exchange(&req))
 }
 
+/// Why the daemon cannot be reached, as precisely as the directories tell.
+fn unreachable() -> anyhow::Error {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(loc) = ccd_protocol::Location::from_env() else {
+        return anyhow::anyhow!("cannot start or reach the ccd daemon: no cache directory");
+    };
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    for (what, dir) in [
+        ("cache directory", &loc.cache_dir),
+        ("socket directory", &loc.socket_dir),
+    ] {
+        let Ok(m) = std::fs::symlink_metadata(dir) else {
+            continue;
+        };
+        let problem = if !m.is_dir() {
+            "is not a directory".to_string()
+        } else if m.uid() != uid {
+            format!(
+                "belongs to another user (uid {}); ccd refuses to use it",
+                m.uid()
+            )
+        } else if what == "socket directory" && m.mode() & 0o077 != 0 {
+            "can be entered by other users; ccd refuses to use it".to_string()
+        } else {
+            continue;
+        };
+        return anyhow::anyhow!(
+            "cannot start the ccd daemon: {what} {} {problem}",
+            dir.display()
+        );
+    }
+    anyhow::anyhow!(
+        "cannot start or reach the ccd daemon (see {})",
+        loc.cache_dir.join("daemon.log").display()
+    )
+}
+
 fn status(start: bool) -> anyhow::Result<StatusReport> {
-    let mut c = daemon_link::connect(start).context("cannot start or reach the ccd daemon")?;
+    let mut c = daemon_link::connect(start).ok_or_else(unreachable)?;
     match c.exchange(&Request::Status) {
         Some(Response::Status(s)) => Ok(*s),
         other => bail!("unexpected answer from the daemon: {other:?}"),

@@ -25,15 +25,6 @@ enum Damage {
     TruncateManifest,
 }
 
-const DAMAGES: [Damage; 6] = [
-    Damage::TruncateBlob,
-    Damage::FlipBlobByte,
-    Damage::DeleteBlob,
-    Damage::BlobIsDirectory,
-    Damage::FlipResultByte,
-    Damage::TruncateManifest,
-];
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     /// Watcher on, daemon running (and remembering) while the store is hit.
@@ -168,118 +159,86 @@ fn outcome_of(before: Counts, after: Counts, what: &str, out: &std::process::Out
     }
 }
 
-fn expect(env: &Env, cc: &str, reference: &[u8], want: Outcome, what: &str) {
-    let got = compile_equals_bare(env, cc, reference, what);
-    assert_eq!(got, want, "{what}");
-}
-
-fn run(mode: Mode) {
+fn run(damage: Damage, mode: Mode) {
     for cc in COMPILERS {
-        for damage in DAMAGES {
-            let what = format!("{cc}, {damage:?}, {mode:?}");
-            eprintln!("case: {what}");
-            let env = Env::new();
-            match mode {
-                Mode::WatchOn => env.set_var("CCD_WATCH", "1"),
-                Mode::WatchOff => env.set_var("CCD_WATCH", "0"),
-                // Whatever the suite runs with (CCD_TEST_WATCH).
-                Mode::DamagedWhileStopped => {}
-            }
-            env.write("src/a.c", SRC);
-            env.write("src/conf.h", "#define FACTOR 3\n");
-            let reference = bare_object(&env, cc, ARGS, "a.o");
+        let what = format!("{cc}, {damage:?}, {mode:?}");
+        let env = Env::new();
+        match mode {
+            Mode::WatchOn => env.set_var("CCD_WATCH", "1"),
+            Mode::WatchOff => env.set_var("CCD_WATCH", "0"),
+            // Whatever the suite runs with (CCD_TEST_WATCH).
+            Mode::DamagedWhileStopped => {}
+        }
+        env.write("src/a.c", SRC);
+        env.write("src/conf.h", "#define FACTOR 3\n");
+        let reference = bare_object(&env, cc, ARGS, "a.o");
+        let compile =
+            |step: &str| compile_equals_bare(&env, cc, &reference, &format!("{what}: {step}"));
+        let expect = |want: Outcome, step: &str| assert_eq!(compile(step), want, "{what}: {step}");
 
-            expect(
-                &env,
-                cc,
-                &reference,
+        expect(Outcome::Miss, "first");
+        expect(Outcome::Hit, "second");
+        expect(Outcome::Hit, "third");
+
+        if mode == Mode::DamagedWhileStopped {
+            support::stop_daemon(&env);
+        }
+        apply(&env, damage, &reference);
+
+        // Never a wrong hit: a miss, or a hit with the right bytes (a
+        // damaged record may be bypassed by what the daemon verified in
+        // memory, but a damaged blob never can be).
+        let got = compile("after damage");
+        let blob_damaged = matches!(
+            damage,
+            Damage::TruncateBlob
+                | Damage::FlipBlobByte
+                | Damage::DeleteBlob
+                | Damage::BlobIsDirectory
+        );
+        if blob_damaged {
+            assert_eq!(
+                got,
                 Outcome::Miss,
-                &format!("{what}: first"),
-            );
-            expect(
-                &env,
-                cc,
-                &reference,
-                Outcome::Hit,
-                &format!("{what}: second"),
-            );
-            expect(
-                &env,
-                cc,
-                &reference,
-                Outcome::Hit,
-                &format!("{what}: third"),
-            );
-
-            if mode == Mode::DamagedWhileStopped {
-                let pid = env.daemon_pid();
-                env.stop();
-                support::wait_gone(pid);
-            }
-            apply(&env, damage, &reference);
-
-            // Never a wrong hit: a miss, or a hit with the right bytes (a
-            // damaged record may be bypassed by what the daemon verified
-            // in memory, but a damaged blob never is).
-            let got = compile_equals_bare(&env, cc, &reference, &format!("{what}: after damage"));
-            if matches!(
-                damage,
-                Damage::TruncateBlob
-                    | Damage::FlipBlobByte
-                    | Damage::DeleteBlob
-                    | Damage::BlobIsDirectory
-            ) {
-                assert_eq!(
-                    got,
-                    Outcome::Miss,
-                    "{what}: a hit although the stored object is damaged"
-                );
-            }
-
-            // Stored again: hits resume.
-            expect(
-                &env,
-                cc,
-                &reference,
-                Outcome::Hit,
-                &format!("{what}: after re-store"),
-            );
-            // And a fresh daemon, reading only what is on disk, hits too.
-            let pid = env.daemon_pid();
-            env.stop();
-            support::wait_gone(pid);
-            let got = compile_equals_bare(&env, cc, &reference, &format!("{what}: restarted"));
-            if got == Outcome::Miss {
-                expect(
-                    &env,
-                    cc,
-                    &reference,
-                    Outcome::Hit,
-                    &format!("{what}: restarted, stored again"),
-                );
-            }
-            expect(
-                &env,
-                cc,
-                &reference,
-                Outcome::Hit,
-                &format!("{what}: restarted, final"),
+                "{what}: a hit although the stored object is damaged"
             );
         }
+
+        // Stored again: hits resume.
+        expect(Outcome::Hit, "after re-store");
+        // And a fresh daemon, reading only what is on disk, hits too
+        // (after storing once more what it found damaged).
+        support::stop_daemon(&env);
+        if compile("restarted") == Outcome::Miss {
+            expect(Outcome::Hit, "restarted, stored again");
+        }
+        expect(Outcome::Hit, "restarted, final");
     }
 }
 
-#[test]
-fn damaged_store_with_watcher_on() {
-    run(Mode::WatchOn);
+/// One test per damage and mode, so a report names each case.
+macro_rules! cases {
+    ($($name:ident: $damage:ident;)*) => {
+        mod watcher_on {
+            use super::*;
+            $(#[test] fn $name() { run(Damage::$damage, Mode::WatchOn); })*
+        }
+        mod watcher_off {
+            use super::*;
+            $(#[test] fn $name() { run(Damage::$damage, Mode::WatchOff); })*
+        }
+        mod damaged_while_stopped {
+            use super::*;
+            $(#[test] fn $name() { run(Damage::$damage, Mode::DamagedWhileStopped); })*
+        }
+    };
 }
 
-#[test]
-fn damaged_store_with_watcher_off() {
-    run(Mode::WatchOff);
-}
-
-#[test]
-fn damaged_store_met_by_a_fresh_daemon() {
-    run(Mode::DamagedWhileStopped);
+cases! {
+    truncated_blob: TruncateBlob;
+    flipped_blob_byte: FlipBlobByte;
+    deleted_blob: DeleteBlob;
+    directory_in_place_of_blob: BlobIsDirectory;
+    flipped_result_record_byte: FlipResultByte;
+    truncated_manifest: TruncateManifest;
 }

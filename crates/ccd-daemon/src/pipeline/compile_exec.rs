@@ -59,7 +59,7 @@ impl Plan {
     ) -> bool {
         match self.known_before.iter().find(|(p, _)| p == path) {
             Some((_, before)) => *before != digest,
-            None => changed_ns >= self.started_ns - super::store_outcome::COARSE_CLOCK_SLACK_NS,
+            None => changed_ns >= self.started_ns - ccd_filestate::write_time_slack_ns(),
         }
     }
 }

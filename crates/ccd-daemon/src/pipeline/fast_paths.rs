@@ -45,6 +45,11 @@ pub struct Sealed {
 }
 
 impl Sealed {
+    /// The result this seal serves.
+    pub fn result(&self) -> &Digest {
+        &self.result
+    }
+
     fn still_valid(&self, d: &Daemon) -> bool {
         let Some(j) = &d.journal else { return false };
         j.holds(&self.seal)
@@ -96,8 +101,11 @@ pub fn try_fast_hit(
     req_key: &Digest,
     trace: &TraceInfo,
 ) -> Option<(CompileOutput, u64)> {
-    d.journal.as_ref()?;
+    let j = d.journal.as_ref()?;
     let sealed = lock(&d.context_cache).get(&ctx.local_key).cloned()?;
+    // Take in every change made before this request, or the seal would be
+    // judged against a stale journal.
+    j.sync();
     let env_holds = sealed.env.iter().all(|(k, v)| {
         req.env.get(k.as_slice()).map(Vec::as_slice) == v.as_ref().map(|v| v.as_slice())
     });

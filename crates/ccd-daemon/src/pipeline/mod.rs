@@ -176,6 +176,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
     Stats::bump(&d.stats.misses);
     let plan = compile_exec::plan(d, &ctx, &inv, checked.source.digest);
     let Some((out, took)) = compile_exec::run_on_client(ch, &plan) else {
+        compile_exec::cleanup(&plan);
         return;
     };
 

@@ -26,11 +26,6 @@ use super::request::Req;
 use super::system_includes;
 use crate::state::Daemon;
 
-/// Writes during this long before the compile started may carry a
-/// timestamp from before or after it (file timestamps come from a coarse
-/// kernel clock); such inputs are treated as modified during the compile.
-pub const COARSE_CLOCK_SLACK_NS: i64 = 15_000_000;
-
 /// Why a successful compile was not stored.
 pub type Skip = &'static str;
 

@@ -118,6 +118,50 @@ pub fn wait_gone(pid: u32) {
     }
 }
 
+/// Waits until process `pid` holds no file lock (its `daemon.lock`): a
+/// killed process may still be torn down, its lock held, for a few
+/// milliseconds after it is reported dead (a zombie). Tests that restart
+/// the daemon on purpose wait for the lock to be free, so that the restart
+/// is not a race with the old daemon (`persistence.rs` tests that race).
+pub fn wait_locks_released(pid: u32) {
+    let pid = pid.to_string();
+    let t = Instant::now();
+    loop {
+        let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+        let held = locks
+            .lines()
+            .any(|l| l.split_whitespace().nth(4) == Some(pid.as_str()));
+        if !held {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "process {pid} still holds a lock"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Stops `env`'s daemon (if one runs) with `ccd stop` and waits until it
+/// is entirely gone.
+pub fn stop_daemon(env: &Env) {
+    let pids = daemon_pids(&env.cache);
+    env.stop();
+    for pid in pids {
+        wait_gone(pid);
+        wait_locks_released(pid);
+    }
+}
+
+/// Kills `env`'s daemon with SIGKILL and waits until it is entirely gone;
+/// returns its pid.
+pub fn kill_daemon(env: &Env) -> u32 {
+    let pid = env.daemon_pid();
+    kill_and_wait(pid);
+    wait_locks_released(pid);
+    pid
+}
+
 /// The real uid of this process (what `getuid` returns).
 pub fn uid() -> u32 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -323,4 +367,57 @@ pub fn bare_object(env: &Env, compiler: &str, args: &[&str], obj: &str) -> Vec<u
     let bytes = env.read(obj);
     std::fs::remove_file(env.path(obj)).unwrap();
     bytes
+}
+
+/// Runs `ccd <compiler> args` with `cmd` (a `ccd` command prepared by the
+/// caller, e.g. with extra environment) and the bare compiler, in `env`'s
+/// work directory, and asserts the same exit code, stdout, stderr and
+/// `files`; the failure message shows both stderrs.
+pub fn assert_like_bare_with(
+    env: &Env,
+    mut cmd: Command,
+    compiler: &str,
+    args: &[&str],
+    files: &[&str],
+) -> Output {
+    env.settle();
+    for f in files {
+        let _ = std::fs::remove_file(env.path(f));
+    }
+    let ours = cmd.arg(compiler).args(args).output().unwrap();
+    let our_files: Vec<Option<Vec<u8>>> = files
+        .iter()
+        .map(|f| std::fs::read(env.path(f)).ok())
+        .collect();
+    for f in files {
+        let _ = std::fs::remove_file(env.path(f));
+    }
+    let bare = env.bare(compiler, args);
+    let what = format!("{compiler} {args:?}");
+    assert_eq!(
+        ours.status.code(),
+        bare.status.code(),
+        "exit code of {what}\nthrough ccd, stderr:\n{}\nbare, stderr:\n{}",
+        stderr(&ours),
+        stderr(&bare)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&ours.stdout),
+        String::from_utf8_lossy(&bare.stdout),
+        "stdout of {what}"
+    );
+    assert_eq!(stderr(&ours), stderr(&bare), "stderr of {what}");
+    for (f, ours) in files.iter().zip(our_files) {
+        let theirs = std::fs::read(env.path(f)).ok();
+        assert!(
+            ours == theirs,
+            "{f} differs from the bare compiler's ({what})"
+        );
+    }
+    ours
+}
+
+/// [`assert_like_bare_with`] with `env`'s own `ccd` command.
+pub fn assert_like_bare(env: &Env, compiler: &str, args: &[&str], files: &[&str]) -> Output {
+    assert_like_bare_with(env, env.ccd(), compiler, args, files)
 }
