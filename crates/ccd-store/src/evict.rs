@@ -149,7 +149,6 @@ pub fn evict(store: &Store, limit: u64) -> EvictReport {
             drop_result(r, &mut projected);
         }
     }
-    drop(drop_result);
 
     for m in doomed_manifests {
         if fs::remove_file(m).is_ok() {
