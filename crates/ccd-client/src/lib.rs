@@ -116,21 +116,30 @@ pub fn run_compiler_directly(inv: Invocation) -> ! {
 fn resolve(inv: Invocation) -> Result<(Compiler, Vec<OsString>), String> {
     match inv {
         Invocation::Explicit { compiler, args } => {
-            let path = if compiler.as_bytes().contains(&b'/') {
-                PathBuf::from(&compiler)
+            if compiler.as_bytes().contains(&b'/') {
+                let path = PathBuf::from(&compiler);
+                let path = std::path::absolute(&path).unwrap_or(path);
+                return Ok((
+                    Compiler {
+                        path,
+                        arg0: compiler,
+                    },
+                    args,
+                ));
+            }
+            let path = find_in_path(&compiler).ok_or_else(|| {
+                format!("{}: compiler not found in PATH", compiler.to_string_lossy())
+            })?;
+            // The name as typed when it finds this very compiler (gcc then
+            // prints the same name in its errors); else the full path, as a
+            // bare name would lead gcc to look for its own files next to
+            // something else (a masquerade link earlier in PATH).
+            let arg0 = if compiler_path::first_in_path(&compiler).as_ref() == Some(&path) {
+                compiler
             } else {
-                find_in_path(&compiler).ok_or_else(|| {
-                    format!("{}: compiler not found in PATH", compiler.to_string_lossy())
-                })?
+                path.clone().into_os_string()
             };
-            let path = std::path::absolute(&path).unwrap_or(path);
-            Ok((
-                Compiler {
-                    path,
-                    arg0: compiler,
-                },
-                args,
-            ))
+            Ok((Compiler { path, arg0 }, args))
         }
         Invocation::Masquerade { name, args } => {
             let path = find_in_path(&name).ok_or_else(|| {
@@ -139,7 +148,8 @@ fn resolve(inv: Invocation) -> Result<(Compiler, Vec<OsString>), String> {
                     name.to_string_lossy()
                 )
             })?;
-            Ok((Compiler { path, arg0: name }, args))
+            let arg0 = path.clone().into_os_string();
+            Ok((Compiler { path, arg0 }, args))
         }
     }
 }
