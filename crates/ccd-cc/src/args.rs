@@ -157,8 +157,8 @@ pub fn parse_for<A: AsRef<[u8]>>(args: &[A], cxx_driver: bool) -> Parsed {
     };
     match parser.run(args) {
         Ok(inv) => Parsed::Cacheable(Box::new(inv)),
-        Err(Split::Sources(positions)) => Parsed::MultiFile(
-            positions
+        Err(Split::Sources(positions)) => Parsed::MultiFile {
+            jobs: positions
                 .iter()
                 .map(|keep| {
                     args.iter()
@@ -168,7 +168,11 @@ pub fn parse_for<A: AsRef<[u8]>>(args: &[A], cxx_driver: bool) -> Parsed {
                         .collect()
                 })
                 .collect(),
-        ),
+            sources: positions
+                .iter()
+                .map(|&i| args[i].as_ref().to_vec())
+                .collect(),
+        },
         Err(Split::No(reason)) => Parsed::NonCacheable(reason),
     }
 }
@@ -660,7 +664,7 @@ mod tests {
         match p(args) {
             Parsed::Cacheable(i) => *i,
             Parsed::NonCacheable(r) => panic!("{args}: not cacheable: {r}"),
-            Parsed::MultiFile(_) => panic!("{args}: split into several compiles"),
+            Parsed::MultiFile { .. } => panic!("{args}: split into several compiles"),
         }
     }
 
@@ -668,7 +672,7 @@ mod tests {
         match p(args) {
             Parsed::NonCacheable(r) => r,
             Parsed::Cacheable(i) => panic!("{args}: unexpectedly cacheable: {i:?}"),
-            Parsed::MultiFile(_) => panic!("{args}: split into several compiles"),
+            Parsed::MultiFile { .. } => panic!("{args}: split into several compiles"),
         }
     }
 
@@ -773,9 +777,10 @@ mod tests {
     #[test]
     fn several_sources_split_into_one_compile_each() {
         let v = ["-O2", "-c", "a.c", "-DX", "b.cc", "-Wall"];
-        let Parsed::MultiFile(jobs) = parse(&v) else {
+        let Parsed::MultiFile { jobs, sources } = parse(&v) else {
             panic!()
         };
+        assert_eq!(sources, [b"a.c".to_vec(), b"b.cc".to_vec()]);
         assert_eq!(jobs.len(), 2);
         assert_eq!(
             jobs[0],

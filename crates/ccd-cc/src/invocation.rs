@@ -10,7 +10,10 @@ pub enum Parsed {
     Cacheable(Box<Invocation>),
     /// Several sources compiled to their default outputs (`gcc -c a.c b.c`):
     /// one argument list per source, each compiling that source alone.
-    MultiFile(Vec<Vec<Vec<u8>>>),
+    MultiFile {
+        jobs: Vec<Vec<Vec<u8>>>,
+        sources: Vec<Vec<u8>>,
+    },
     /// Runs the compiler unchanged; the reason is shown in `ccd status`.
     NonCacheable(NonCacheable),
 }

@@ -138,6 +138,10 @@ const LONG_VALUED: &[&str] = &[
     "--explain",
     "--target",
     "--force-warn",
+    "--warn",
+    "--allow",
+    "--deny",
+    "--forbid",
     "--cap-lints",
     "--codegen",
     "--extern",
@@ -322,7 +326,11 @@ pub fn parse<A: AsRef<[u8]>>(args: &[A]) -> RustParsed {
             | b"-W"
             | b"-D"
             | b"-F"
-            | b"--force-warn" => {}
+            | b"--force-warn"
+            | b"--warn"
+            | b"--allow"
+            | b"--deny"
+            | b"--forbid" => {}
             b"--env-set" => return refuse("--env-set"),
             _ => return refuse(format!("unsupported option {}", String::from_utf8_lossy(a))),
         }
@@ -492,6 +500,19 @@ mod tests {
                 .contains("link-arg")
         );
         assert!(reason("--crate-name x --crate-type dylib src/lib.rs").contains("dylib"));
+    }
+
+    #[test]
+    fn lint_levels_from_cargo_lints_tables() {
+        let mut args = cargo_lib();
+        args.extend([
+            "--warn=rust_2018_idioms",
+            "--allow",
+            "clippy::all",
+            "--deny=unsafe_code",
+            "--forbid=x",
+        ]);
+        assert!(matches!(parse(&args), RustParsed::Cacheable(_)));
     }
 
     #[test]

@@ -8,8 +8,8 @@ use super::request::Req;
 
 pub enum Class {
     Compile(Box<Invocation>),
-    /// Several sources: one argument list per source.
-    Split(Vec<Vec<Vec<u8>>>),
+    /// Several sources: one argument list per source, and the sources.
+    Split(Vec<Vec<Vec<u8>>>, Vec<Vec<u8>>),
     NotCached(NonCacheable),
 }
 
@@ -38,7 +38,7 @@ pub fn classify(req: &Req, family: ccd_cc::Family) -> Class {
             ))
         }
         Parsed::Cacheable(inv) => Class::Compile(inv),
-        Parsed::MultiFile(jobs) => Class::Split(jobs),
+        Parsed::MultiFile { jobs, sources } => Class::Split(jobs, sources),
         Parsed::NonCacheable(reason) => Class::NotCached(reason),
     }
 }

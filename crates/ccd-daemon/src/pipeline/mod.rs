@@ -110,7 +110,15 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
     // 3. Classify.
     let inv = match classify::classify(&req, compiler.family) {
         Class::Compile(inv) => *inv,
-        Class::Split(jobs) => {
+        Class::Split(jobs, sources) => {
+            // Compilers differ on a missing source (gcc compiles the others,
+            // clang none): let the compiler itself handle that case.
+            if sources
+                .iter()
+                .any(|s| std::fs::metadata(req.abs(s)).is_err())
+            {
+                return passthrough(d, ch, &trace, "missing source file");
+            }
             let jobs = jobs
                 .into_iter()
                 .map(|j| j.into_iter().map(ByteBuf::from).collect())
