@@ -1393,6 +1393,16 @@ class Bench:
         return "\n".join(L)
 
 
+def default_ccd() -> Path:
+    """Where `cargo build --release` puts ccd: .cargo/config.toml sets a
+    build target (for static linking), so it is under target/<triple>/."""
+    triple = os.environ.get("CARGO_BUILD_TARGET", "x86_64-unknown-linux-gnu")
+    for p in (REPO / "target" / triple / "release" / "ccd", REPO / "target" / "release" / "ccd"):
+        if p.exists():
+            return p
+    return REPO / "target" / triple / "release" / "ccd"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
@@ -1416,7 +1426,7 @@ def main():
     ap.add_argument("--work", type=Path,
                     default=Path(os.environ.get("CCD_BENCH_WORK", BENCH / ".work")),
                     help="scratch dir: sources project, caches, builds (env CCD_BENCH_WORK; default bench/.work)")
-    ap.add_argument("--ccd", type=Path, default=REPO / "target" / "release" / "ccd", help="ccd binary")
+    ap.add_argument("--ccd", type=Path, default=default_ccd(), help="ccd binary")
     ap.add_argument("--no-build", action="store_true", help="do not run `cargo build --release` first")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "latest.md", help="Markdown report")
     a = ap.parse_args()

@@ -20,7 +20,7 @@ mod record;
 mod result;
 mod store;
 
-pub use deliver::{DeliverError, Delivery, deliver};
+pub use deliver::{DeliverError, Delivery, deliver, replace};
 pub use evict::{EvictReport, evict, touch_used};
 pub use layout::Layout;
 pub use record::{RecordError, decode_record, encode_record};
