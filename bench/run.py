@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import re
+import tempfile
 import shlex
 import shutil
 import signal
@@ -569,7 +570,10 @@ def prepare_rust(work: Path) -> dict:
     direct = {d["name"] for d in root["dependencies"]}
     versions = sorted(f"{p['name']} {p['version']}" for p in meta["packages"] if p["name"] in direct)
     return {
-        "dir": proj,
+        # cargo reads configuration from its working directory upwards: run
+        # it from outside this repository, whose .cargo/config.toml (static
+        # linking of ccd) must not apply to the workload.
+        "dir": Path(tempfile.gettempdir()),
         "manifest": mf,
         "crates": ", ".join(versions),
         "packages": len(meta["packages"]) - 1,

@@ -6,7 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ccd_protocol::{Location, Request, Response, read_frame, write_frame};
+use ccd_protocol::{Location, Request, Response, peer_uid, read_frame, write_frame};
 
 /// How long a request may take before the wrapper gives up on the daemon
 /// and compiles by itself. Storing a miss can include a dependency pass of
@@ -93,27 +93,6 @@ fn private_dir(dir: &std::path::Path, uid: u32) -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::symlink_metadata(dir)
         .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o077 == 0)
-}
-
-fn peer_uid(stream: &UnixStream) -> Option<u32> {
-    use std::os::fd::AsRawFd;
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `cred`.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    (rc == 0).then_some(cred.uid)
 }
 
 fn spawn_daemon() -> Option<std::process::Child> {

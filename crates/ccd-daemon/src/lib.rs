@@ -11,6 +11,7 @@ pub mod connection;
 pub mod pipeline;
 pub mod server;
 pub mod sessions;
+pub mod spares;
 pub mod state;
 pub mod stats;
 

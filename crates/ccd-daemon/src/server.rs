@@ -3,14 +3,14 @@
 use std::fs::{self, File};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ccd_protocol::Location;
+use ccd_protocol::{Location, peer_uid};
 use ccd_store::{Store, ensure_private_dir};
 
 use crate::config::DaemonConfig;
@@ -163,6 +163,10 @@ impl Pool {
                 self.spawn_worker();
             }
             connection::serve(d, stream);
+            // The client has its answer.
+            if let Some(j) = &d.journal {
+                d.spares.refill(j);
+            }
             d.touch();
             d.active.fetch_sub(1, Ordering::SeqCst);
             self.idle.fetch_add(1, Ordering::SeqCst);
@@ -205,26 +209,6 @@ fn executable_replaced() -> bool {
     fs::read_link("/proc/self/exe")
         .map(|p| p.to_string_lossy().ends_with(" (deleted)"))
         .unwrap_or(false)
-}
-
-fn peer_uid(stream: &UnixStream) -> Option<u32> {
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `cred`.
-    let rc = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    (rc == 0).then_some(cred.uid)
 }
 
 fn init_logging(cache_dir: &Path, config: &DaemonConfig) {

@@ -15,6 +15,7 @@ use ccd_store::Store;
 use crate::pipeline::compiler_identity::CompilerCache;
 use crate::pipeline::fast_paths::Sealed;
 use crate::sessions::Sessions;
+use crate::spares::Spares;
 use crate::stats::Stats;
 
 pub struct Daemon {
@@ -36,6 +37,8 @@ pub struct Daemon {
     pub sessions: Sessions,
     /// The file watcher; `None` when disabled or unavailable.
     pub journal: Option<Journal>,
+    /// Spare copies of large outputs, moved into place by hits.
+    pub spares: Spares,
     /// Sealed hits by request bytes and by compile context (fast paths).
     pub request_cache: Mutex<HashMap<Digest, Arc<Sealed>>>,
     pub context_cache: Mutex<HashMap<Digest, Arc<Sealed>>>,
@@ -64,6 +67,7 @@ impl Daemon {
             used: Mutex::new(Vec::new()),
             journal,
             request_cache: Mutex::new(HashMap::new()),
+            spares: Spares::open(location.cache_dir.join("spares"), max_size),
             context_cache: Mutex::new(HashMap::new()),
             location,
             store,
@@ -136,6 +140,7 @@ impl Daemon {
         lock(&self.manifests).clear();
         lock(&self.request_cache).clear();
         lock(&self.context_cache).clear();
+        self.spares.clear();
         if let Some(j) = &self.journal {
             j.void_all();
         }

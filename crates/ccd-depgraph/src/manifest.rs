@@ -81,6 +81,16 @@ pub enum StderrFor {
 }
 
 impl StderrFor {
+    /// What a result with this stderr, made for this terminal (if any),
+    /// may be replayed to.
+    pub fn for_result(stderr_empty: bool, terminal: Option<u16>) -> StderrFor {
+        match (stderr_empty, terminal) {
+            (true, _) => StderrFor::Any,
+            (false, None) => StderrFor::Pipe,
+            (false, Some(c)) => StderrFor::Terminal(c),
+        }
+    }
+
     pub fn accepts(self, now: Option<u16>) -> bool {
         match self {
             StderrFor::Any => true,

@@ -125,6 +125,13 @@ struct DirChanges {
 struct Inner {
     inotify: Inotify,
     dirs_by_wd: HashMap<WatchDescriptor, Vec<Box<[u8]>>>,
+    /// Files watched for changes of content (the daemon's spare copies of
+    /// outputs), and when each last changed.
+    files_by_wd: HashMap<WatchDescriptor, Box<[u8]>>,
+    /// The current watch of each watched file path (a path replaced by a
+    /// new file gets a new watch; events of the old one no longer count).
+    wd_by_file: HashMap<Box<[u8]>, WatchDescriptor>,
+    file_changed: HashMap<Box<[u8]>, u64>,
     wd_by_dir: HashMap<Box<[u8]>, WatchDescriptor>,
     clock: u64,
     changed: HashMap<Box<[u8]>, DirChanges>,
@@ -152,6 +159,9 @@ impl Journal {
             inner: Mutex::new(Inner {
                 inotify: Inotify::init()?,
                 dirs_by_wd: HashMap::new(),
+                files_by_wd: HashMap::new(),
+                wd_by_file: HashMap::new(),
+                file_changed: HashMap::new(),
                 wd_by_dir: HashMap::new(),
                 clock: 1,
                 changed: HashMap::new(),
@@ -223,6 +233,53 @@ impl Journal {
             })
     }
 
+    /// Watches the content of one file: any write to it is seen (new
+    /// timestamps set together, as `touch` does, are not a change). Returns the clock from which it is watched
+    /// (`None`: it cannot be watched).
+    pub fn watch_file(&self, path: &[u8]) -> Option<u64> {
+        let mut g = self.lock();
+        let mask = WatchMask::MODIFY
+            | WatchMask::CLOSE_WRITE
+            | WatchMask::DELETE_SELF
+            | WatchMask::MOVE_SELF;
+        let wd = g
+            .inotify
+            .watches()
+            .add(Path::new(OsStr::from_bytes(path)), mask)
+            .ok()?;
+        // Events of an earlier file at this path are drained first and no
+        // longer count.
+        g.drain();
+        if let Some(old) = g.wd_by_file.insert(path.into(), wd.clone())
+            && old != wd
+        {
+            g.files_by_wd.remove(&old);
+            let _ = g.inotify.watches().remove(old);
+        }
+        g.files_by_wd.insert(wd, path.into());
+        g.file_changed.remove(path);
+        Some(g.clock)
+    }
+
+    /// Whether the content of a file watched since `since` is untouched.
+    /// Call after [`Journal::sync`].
+    pub fn file_untouched(&self, path: &[u8], since: u64) -> bool {
+        let g = self.lock();
+        since >= g.floor
+            && g.wd_by_file.contains_key(path)
+            && g.file_changed.get(path).is_none_or(|t| *t <= since)
+    }
+
+    /// Stops watching a file.
+    pub fn unwatch_file(&self, path: &[u8]) {
+        let mut g = self.lock();
+        if let Some(wd) = g.wd_by_file.remove(path) {
+            g.files_by_wd.remove(&wd);
+            let _ = g.inotify.watches().remove(wd);
+        }
+        g.file_changed.remove(path);
+    }
+
     /// Voids every seal (used by `ccd clear`).
     pub fn void_all(&self) {
         let mut g = self.lock();
@@ -285,6 +342,16 @@ impl Inner {
                 let clock = self.clock;
                 if ev.mask.contains(EventMask::Q_OVERFLOW) {
                     self.overflow();
+                    continue;
+                }
+                if let Some(file) = self.files_by_wd.get(&ev.wd) {
+                    self.file_changed.insert(file.clone(), clock);
+                    if ev
+                        .mask
+                        .intersects(EventMask::IGNORED | EventMask::DELETE_SELF)
+                    {
+                        self.files_by_wd.remove(&ev.wd);
+                    }
                     continue;
                 }
                 let Some(dirs) = self.dirs_by_wd.get(&ev.wd).cloned() else {
@@ -395,6 +462,53 @@ mod tests {
         assert!(j.holds(&s));
         j.void_all();
         assert!(!j.holds(&s));
+    }
+
+    #[test]
+    fn a_watched_file_sees_writes_but_not_renames_or_new_times() {
+        let t = tempfile::tempdir().unwrap();
+        let spare = t.path().join("spare");
+        std::fs::write(&spare, "object").unwrap();
+        let j = Journal::new().unwrap();
+        let since = j.watch_file(&b(&spare)).unwrap();
+        filetime_now(&spare);
+        j.sync();
+        assert!(
+            j.file_untouched(&b(&spare), since),
+            "new timestamps are not a change of content"
+        );
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&spare)
+            .unwrap();
+        j.sync();
+        assert!(
+            !j.file_untouched(&b(&spare), since),
+            "an open for writing is seen"
+        );
+        // A new file at the path starts clean; events of the old one (moved
+        // away and written) no longer count.
+        let moved = t.path().join("out.o");
+        std::fs::rename(&spare, &moved).unwrap();
+        std::fs::write(&spare, "object").unwrap();
+        let since = j.watch_file(&b(&spare)).unwrap();
+        std::fs::write(&moved, "patched").unwrap();
+        j.sync();
+        assert!(j.file_untouched(&b(&spare), since));
+        j.unwatch_file(&b(&spare));
+        assert!(!j.file_untouched(&b(&spare), since), "unwatched");
+    }
+
+    /// Sets both timestamps to now, as a delivery does.
+    fn filetime_now(path: &Path) {
+        let now = std::time::SystemTime::now();
+        let f = std::fs::File::open(path).unwrap();
+        f.set_times(
+            std::fs::FileTimes::new()
+                .set_accessed(now)
+                .set_modified(now),
+        )
+        .unwrap();
     }
 
     #[test]

@@ -8,5 +8,5 @@ pub mod location;
 pub mod message;
 
 pub use frame::{FrameError, MAX_FRAME_LEN, decode, read_frame, read_frame_bytes, write_frame};
-pub use location::{Location, LocationError};
+pub use location::{Location, LocationError, peer_uid};
 pub use message::*;

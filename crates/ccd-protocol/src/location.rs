@@ -85,6 +85,30 @@ fn absolute_lexical(p: &Path) -> Result<PathBuf, LocationError> {
     Ok(out)
 }
 
+/// The user id of the process at the other end of a Unix socket. Both
+/// sides check it: the daemon serves only its own user, and the wrapper
+/// talks only to its own user's daemon.
+pub fn peer_uid(stream: &std::os::unix::net::UnixStream) -> Option<u32> {
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then_some(cred.uid)
+}
+
 /// Stable 64-bit FNV-1a; only names the socket, so it needs to be stable
 /// across builds, not cryptographic.
 fn fnv1a(bytes: &[u8]) -> u64 {

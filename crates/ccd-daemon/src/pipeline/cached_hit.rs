@@ -34,9 +34,9 @@ pub enum HitError {
 /// Everything a hit writes and returns.
 #[derive(Debug)]
 pub struct Delivery {
-    /// (stored blob, destination, permission bits) for the object and
-    /// side files.
-    pub files: Vec<(PathBuf, PathBuf, u32)>,
+    /// (stored blob, destination, permission bits, size) for the object
+    /// and side files.
+    pub files: Vec<(PathBuf, PathBuf, u32, u64)>,
     pub depfile: Option<(PathBuf, Vec<u8>)>,
     /// Permission bits of the written files (the client's umask applied).
     pub mode: u32,
@@ -83,10 +83,10 @@ pub fn prepare(d: &Daemon, ctx: &Context, req: &Req, key: &Digest) -> Result<Del
             None => return Err(HitError::Mismatch),
         };
         let mode = if o.executable { 0o777 } else { 0o666 } & !req.umask;
-        files.push((d.store.blob_path(&o.blob), dest, mode));
+        files.push((d.store.blob_path(&o.blob), dest, mode, o.size));
     }
     Ok(Delivery {
-        blobs: files.iter().map(|(b, _, _)| b.clone()).collect(),
+        blobs: files.iter().map(|(b, ..)| b.clone()).collect(),
         files,
         depfile,
         mode: 0o666 & !req.umask,
@@ -99,18 +99,63 @@ pub fn prepare(d: &Daemon, ctx: &Context, req: &Req, key: &Digest) -> Result<Del
 
 /// Writes the outputs (dependency file first, object last, so the object is
 /// the newest file, as after a real compile) and returns the streams.
-pub fn deliver_outputs(delivery: &Delivery) -> Result<CompileOutput, HitError> {
+pub fn deliver_outputs(d: &Daemon, delivery: &Delivery) -> Result<CompileOutput, HitError> {
     if let Some((path, bytes)) = &delivery.depfile {
         write_file(path, bytes, delivery.mode).map_err(HitError::Depfile)?;
     }
-    for (blob, dest, mode) in delivery.files.iter().rev() {
-        deliver(blob, dest, *mode)?;
+    for (blob, dest, mode, size) in delivery.files.iter().rev() {
+        let spared = *size >= crate::spares::MIN_BYTES
+            && d.journal
+                .as_ref()
+                .is_some_and(|j| d.spares.take(j, blob, dest, *mode, *size));
+        if !spared {
+            deliver(blob, dest, *mode)?;
+        }
     }
     Ok(CompileOutput {
         exit_code: delivery.exit_code,
         stdout: ByteBuf::from(delivery.stdout.clone()),
         stderr: ByteBuf::from(delivery.stderr.clone()),
     })
+}
+
+/// Serves the verdict's hit, if it is one: delivers, answers the client,
+/// then seals the result for the fast paths. `false` when there is no hit
+/// or the stored result turned out unusable (the caller compiles).
+pub fn serve_verified(
+    d: &Daemon,
+    ch: &mut crate::connection::Channel,
+    ctx: &Context,
+    req: &Req,
+    req_key: &Digest,
+    trace: &super::trace::Trace,
+    checked: &super::hash_verify::Checked,
+) -> bool {
+    let ccd_depgraph::Verdict::Hit { index, result } = checked.verdict else {
+        tracing::debug!(source = %ctx.source.display(), verdict = ?checked.verdict, "miss");
+        return false;
+    };
+    let served = prepare(d, ctx, req, &result)
+        .and_then(|delivery| Ok((deliver_outputs(d, &delivery)?, delivery)));
+    let (out, delivery) = match served {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(source = %ctx.source.display(), error = %e, "stored result unusable; compiling");
+            return false;
+        }
+    };
+    d.stats.hit(delivery.compile_ms);
+    d.note_used(&result, Some(&ctx.key));
+    let _ = ch.send(&ccd_protocol::Response::Hit(out));
+    trace.record(d, "Hit", "inputs verified", delivery.compile_ms);
+    // The client has its answer; now seal it for next time.
+    if index > 0 {
+        let _ = d.update_manifest(&ctx.key, |m| m.touch(index));
+    }
+    if let Some(entry) = checked.manifest.entries.get(index) {
+        super::fast_paths::remember(d, ctx, req, req_key, entry, delivery, trace.info());
+    }
+    true
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename.

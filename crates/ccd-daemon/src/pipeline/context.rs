@@ -109,10 +109,7 @@ pub fn build(compiler: Arc<Compiler>, inv: &Invocation, req: &Req, remap: &Remap
     let key_root = root
         .as_ref()
         .map_or_else(|| req.cwd.clone(), |r| r.root.clone());
-    let local_key = KeyHasher::new("ccd-local-v1")
-        .field(&key.0)
-        .field(key_root.as_os_str().as_bytes())
-        .finish();
+    let local_key = local_key(&key, &key_root);
 
     let mut t = KeyHasher::new("ccd-depfile-targets-v1");
     let targets = depfile::targets_for(compiler.family, inv);
@@ -146,6 +143,15 @@ pub fn build(compiler: Arc<Compiler>, inv: &Invocation, req: &Req, remap: &Remap
         fixed_time,
         compiler,
     }
+}
+
+/// A context's key in one checkout (what the file watcher vouches for is
+/// always absolute paths, so fast paths are per checkout).
+pub fn local_key(key: &Digest, key_root: &std::path::Path) -> Digest {
+    KeyHasher::new("ccd-local-v1")
+        .field(&key.0)
+        .field(key_root.as_os_str().as_bytes())
+        .finish()
 }
 
 /// A value that changes at least as often as `__DATE__` in any time zone.

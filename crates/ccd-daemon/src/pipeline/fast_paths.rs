@@ -70,7 +70,7 @@ pub fn try_request_cache_hit(d: &Daemon, req_key: &Digest) -> Option<CompileOutp
         lock(&d.request_cache).remove(req_key);
         return None;
     }
-    match cached_hit::deliver_outputs(&sealed.delivery) {
+    match cached_hit::deliver_outputs(d, &sealed.delivery) {
         Ok(out) => {
             d.stats.hit(sealed.delivery.compile_ms);
             d.note_used(&sealed.result, Some(&sealed.context));
@@ -117,7 +117,7 @@ pub fn try_fast_hit(
         return None;
     }
     let delivery = cached_hit::prepare(d, ctx, req, &sealed.result).ok()?;
-    let out = cached_hit::deliver_outputs(&delivery).ok()?;
+    let out = cached_hit::deliver_outputs(d, &delivery).ok()?;
     d.stats.hit(delivery.compile_ms);
     d.note_used(&sealed.result, Some(&ctx.key));
     let saved_ms = delivery.compile_ms;

@@ -38,7 +38,6 @@ pub mod system_includes;
 pub mod trace;
 pub mod worktree;
 
-use ccd_depgraph::Verdict;
 use ccd_filestate::Digest;
 use ccd_protocol::{ByteBuf, CompileOutput, CompileRequest, PROTOCOL_VERSION, Response};
 
@@ -154,30 +153,8 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
     };
 
     // 6. Serve a hit.
-    if let Verdict::Hit { index, result } = checked.verdict {
-        let served = cached_hit::prepare(d, &ctx, &req, &result)
-            .and_then(|delivery| Ok((cached_hit::deliver_outputs(&delivery)?, delivery)));
-        match served {
-            Ok((out, delivery)) => {
-                d.stats.hit(delivery.compile_ms);
-                d.note_used(&result, Some(&ctx.key));
-                let _ = ch.send(&Response::Hit(out));
-                trace.record(d, "Hit", "inputs verified", delivery.compile_ms);
-                // The client has its answer; now seal it for next time.
-                if index > 0 {
-                    let _ = d.update_manifest(&ctx.key, |m| m.touch(index));
-                }
-                if let Some(entry) = checked.manifest.entries.get(index) {
-                    fast_paths::remember(d, &ctx, &req, req_key, entry, delivery, trace.info());
-                }
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(source = %ctx.source.display(), error = %e, "stored result unusable; compiling");
-            }
-        }
-    } else {
-        tracing::debug!(source = %ctx.source.display(), verdict = ?checked.verdict, "miss");
+    if cached_hit::serve_verified(d, ch, &ctx, &req, req_key, &trace, &checked) {
+        return;
     }
 
     // 7. Miss: the client runs the compiler.

@@ -166,11 +166,7 @@ pub fn store(
             return Err("an output names the checkout path");
         }
     }
-    let stderr_for = match (out.stderr.is_empty(), ctx.tty) {
-        (true, _) => StderrFor::Any,
-        (false, None) => StderrFor::Pipe,
-        (false, Some(c)) => StderrFor::Terminal(c),
-    };
+    let stderr_for = StderrFor::for_result(out.stderr.is_empty(), ctx.tty);
     let keyed_inputs: Vec<Input> = inputs
         .iter()
         .map(|i| Input {

@@ -11,7 +11,7 @@ use ccd_filestate::Digest;
 use ccd_rustc::RustInvocation;
 
 use super::super::compiler_identity::Compiler;
-use super::super::context::{Context, KeyHasher};
+use super::super::context::{Context, KeyHasher, local_key};
 use super::super::request::Req;
 use super::super::worktree::Remap;
 use crate::state::Daemon;
@@ -55,10 +55,7 @@ pub fn build(
     let key_root = root
         .as_ref()
         .map_or_else(|| req.cwd.clone(), |r| r.root.clone());
-    let local_key = KeyHasher::new("ccd-local-v1")
-        .field(&key.0)
-        .field(key_root.as_os_str().as_bytes())
-        .finish();
+    let local_key = local_key(&key, &key_root);
     let mut outputs: Vec<(String, PathBuf)> = inv
         .outputs()
         .into_iter()

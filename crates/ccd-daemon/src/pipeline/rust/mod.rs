@@ -14,7 +14,6 @@ pub mod store;
 
 use std::sync::Arc;
 
-use ccd_depgraph::Verdict;
 use ccd_filestate::Digest;
 use ccd_protocol::Response;
 use ccd_rustc::RustParsed;
@@ -70,25 +69,8 @@ pub fn handle(
         Ok(c) => c,
         Err(_) => return passthrough(d, ch, &trace, "unreadable source"),
     };
-    if let Verdict::Hit { index, result } = checked.verdict {
-        let served = cached_hit::prepare(d, &ctx, req, &result)
-            .and_then(|delivery| Ok((cached_hit::deliver_outputs(&delivery)?, delivery)));
-        match served {
-            Ok((out, delivery)) => {
-                d.stats.hit(delivery.compile_ms);
-                d.note_used(&result, Some(&ctx.key));
-                let _ = ch.send(&Response::Hit(out));
-                trace.record(d, "Hit", "inputs verified", delivery.compile_ms);
-                if index > 0 {
-                    let _ = d.update_manifest(&ctx.key, |m| m.touch(index));
-                }
-                if let Some(entry) = checked.manifest.entries.get(index) {
-                    fast_paths::remember(d, &ctx, req, req_key, entry, delivery, trace.info());
-                }
-                return;
-            }
-            Err(e) => tracing::warn!(error = %e, "stored rustc result unusable; compiling"),
-        }
+    if cached_hit::serve_verified(d, ch, &ctx, req, req_key, &trace, &checked) {
+        return;
     }
 
     Stats::bump(&d.stats.misses);

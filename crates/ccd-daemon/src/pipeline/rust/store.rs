@@ -161,11 +161,7 @@ pub fn store(
             )
         }
     };
-    let stderr_for = match (out.stderr.is_empty(), ctx.tty) {
-        (true, _) => StderrFor::Any,
-        (false, None) => StderrFor::Pipe,
-        (false, Some(c)) => StderrFor::Terminal(c),
-    };
+    let stderr_for = StderrFor::for_result(out.stderr.is_empty(), ctx.tty);
     let env: Vec<_> = info
         .env
         .iter()

@@ -1,0 +1,169 @@
+//! Large outputs (≥ 256 KiB) are delivered from a spare copy the daemon
+//! prepares after a hit: the next hit moves it into place. The output is
+//! then a file of its own: an in-place write to it changes neither the
+//! stored result nor another output, a spare changed in the cache directory
+//! is never served, and without the watcher hits copy.
+
+mod common;
+
+use common::{Env, Outcome};
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+/// 300 000 bytes of initialised data: an object of about 300 KB.
+const SRC: &str = "const unsigned char big[300000] = { [0 ... 299999] = 7 };\n\
+                   int size(void) { return sizeof big; }\n";
+
+fn args(out: &str) -> Vec<&str> {
+    vec!["-O1", "-c", "big.c", "-o", out]
+}
+
+fn setup() -> (Env, Vec<u8>) {
+    let env = Env::new();
+    env.write("big.c", SRC);
+    env.settle();
+    let bare = env.bare("gcc", &args("bare.o"));
+    assert!(bare.status.success(), "{}", common::stderr(&bare));
+    let object = env.read("bare.o");
+    assert!(
+        object.len() >= 256 * 1024,
+        "object is {} bytes",
+        object.len()
+    );
+    (env, object)
+}
+
+/// The spare the daemon made (waits for it: it is made after the answer).
+fn wait_for_spare(env: &Env) -> PathBuf {
+    let dir = env.cache.join("spares");
+    let start = Instant::now();
+    loop {
+        if let Some(p) = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .next()
+        {
+            return p;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no spare appeared in {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn ino(p: &Path) -> u64 {
+    std::fs::metadata(p).unwrap().ino()
+}
+
+/// Overwrites the middle of `p` in place (same inode).
+fn scribble(p: &Path) {
+    let mut f = std::fs::OpenOptions::new().write(true).open(p).unwrap();
+    f.seek(SeekFrom::Start(1000)).unwrap();
+    f.write_all(b"scribbled").unwrap();
+}
+
+#[test]
+fn a_hit_moves_the_spare_into_place_with_a_fresh_mtime() {
+    let (env, object) = setup();
+    env.cc_expect(Outcome::Miss, "gcc", &args("a.o"));
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    let spare = wait_for_spare(&env);
+    let spare_ino = ino(&spare);
+    // Spares are made at once: one second back is certainly earlier.
+    let before = SystemTime::now() - Duration::from_secs(1);
+    let old = std::time::UNIX_EPOCH;
+    std::fs::File::open(&spare)
+        .unwrap()
+        .set_times(
+            std::fs::FileTimes::new()
+                .set_accessed(old)
+                .set_modified(old),
+        )
+        .unwrap();
+
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    assert_eq!(
+        ino(&env.path("a.o")),
+        spare_ino,
+        "the spare was moved into place"
+    );
+    assert!(!spare.exists() || ino(&spare) != spare_ino);
+    assert_eq!(env.read("a.o"), object);
+    let mtime = std::fs::metadata(env.path("a.o"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert!(mtime > before, "a delivered output gets a fresh mtime");
+}
+
+#[test]
+fn writing_into_a_delivered_output_changes_nothing_else() {
+    let (env, object) = setup();
+    env.cc_expect(Outcome::Miss, "gcc", &args("a.o"));
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    wait_for_spare(&env);
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    wait_for_spare(&env);
+    env.cc_expect(Outcome::Hit, "gcc", &args("b.o"));
+    assert_ne!(ino(&env.path("a.o")), ino(&env.path("b.o")));
+
+    scribble(&env.path("a.o"));
+    assert_eq!(env.read("b.o"), object, "another output is untouched");
+    wait_for_spare(&env);
+    env.cc_expect(Outcome::Hit, "gcc", &args("c.o"));
+    assert_eq!(env.read("c.o"), object, "the cache is untouched");
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    assert_eq!(env.read("a.o"), object);
+}
+
+#[test]
+fn a_spare_changed_in_the_cache_directory_is_not_served() {
+    let (env, object) = setup();
+    env.cc_expect(Outcome::Miss, "gcc", &args("a.o"));
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    let spare = wait_for_spare(&env);
+    let spare_ino = ino(&spare);
+    scribble(&spare);
+
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    assert_ne!(ino(&env.path("a.o")), spare_ino);
+    assert_eq!(env.read("a.o"), object);
+}
+
+#[test]
+fn a_spare_replaced_in_the_cache_directory_is_not_served() {
+    let (env, object) = setup();
+    env.cc_expect(Outcome::Miss, "gcc", &args("a.o"));
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    let spare = wait_for_spare(&env);
+    // A new file of the same size under the spare's name.
+    let fake = env.cache.join("fake");
+    std::fs::write(&fake, vec![0u8; object.len()]).unwrap();
+    std::fs::rename(&fake, &spare).unwrap();
+
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    assert_eq!(env.read("a.o"), object);
+}
+
+#[test]
+fn without_the_watcher_hits_copy() {
+    let (env, object) = setup();
+    env.set_var("CCD_WATCH", "0");
+    env.cc_expect(Outcome::Miss, "gcc", &args("a.o"));
+    for _ in 0..3 {
+        env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+        assert_eq!(env.read("a.o"), object);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let spares = std::fs::read_dir(env.cache.join("spares"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(spares, 0, "no spares without the watcher");
+}
