@@ -146,9 +146,21 @@ impl Spares {
         if !ours {
             return None;
         }
-        ccd_store::deliver(blob, &path, mode).ok()?;
-        let since = j.watch_file(path.as_os_str().as_bytes())?;
-        let st = ccd_filestate::stat(&path).ok()?;
+        // Written and watched under a temporary name, then moved to its
+        // own: whatever is found under the spare's name later is judged
+        // against the file written here, never one put there meanwhile.
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(".new");
+        let tmp = PathBuf::from(tmp);
+        ccd_store::deliver(blob, &tmp, mode).ok()?;
+        let watched = j
+            .watch_file(&tmp, path.as_os_str().as_bytes())
+            .zip(ccd_filestate::stat(&tmp).ok());
+        let Some((since, st)) = watched.filter(|_| std::fs::rename(&tmp, &path).is_ok()) else {
+            let _ = std::fs::remove_file(&tmp);
+            j.unwatch_file(path.as_os_str().as_bytes());
+            return None;
+        };
         Some(Spare {
             path,
             since,

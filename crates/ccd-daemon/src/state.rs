@@ -187,7 +187,10 @@ impl Daemon {
 
     /// Periodic housekeeping: record last uses, evict if over the limit.
     pub fn maintain(&self) {
-        let used = std::mem::take(&mut *lock(&self.used));
+        let mut used = std::mem::take(&mut *lock(&self.used));
+        // A hot loop serves one result many times per tick: touch it once.
+        used.sort_unstable();
+        used.dedup();
         if !used.is_empty() {
             ccd_store::touch_used(&used);
         }

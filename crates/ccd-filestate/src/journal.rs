@@ -233,31 +233,26 @@ impl Journal {
             })
     }
 
-    /// Watches the content of one file: any write to it is seen (new
-    /// timestamps set together, as `touch` does, are not a change). Returns the clock from which it is watched
-    /// (`None`: it cannot be watched).
-    pub fn watch_file(&self, path: &[u8]) -> Option<u64> {
+    /// Watches the content of the file now at `path`, under the name
+    /// `key`: any write to it is seen, and its deletion (new timestamps set
+    /// together, as `touch` does, are not a change; nor is a rename, so a
+    /// file can be watched under a temporary name, then moved to `key`).
+    /// Returns the clock from which it is watched (`None`: it cannot be).
+    pub fn watch_file(&self, path: &Path, key: &[u8]) -> Option<u64> {
         let mut g = self.lock();
-        let mask = WatchMask::MODIFY
-            | WatchMask::CLOSE_WRITE
-            | WatchMask::DELETE_SELF
-            | WatchMask::MOVE_SELF;
-        let wd = g
-            .inotify
-            .watches()
-            .add(Path::new(OsStr::from_bytes(path)), mask)
-            .ok()?;
-        // Events of an earlier file at this path are drained first and no
+        let mask = WatchMask::MODIFY | WatchMask::CLOSE_WRITE | WatchMask::DELETE_SELF;
+        let wd = g.inotify.watches().add(path, mask).ok()?;
+        // Events of an earlier file under this key are drained first and no
         // longer count.
         g.drain();
-        if let Some(old) = g.wd_by_file.insert(path.into(), wd.clone())
+        if let Some(old) = g.wd_by_file.insert(key.into(), wd.clone())
             && old != wd
         {
             g.files_by_wd.remove(&old);
             let _ = g.inotify.watches().remove(old);
         }
-        g.files_by_wd.insert(wd, path.into());
-        g.file_changed.remove(path);
+        g.files_by_wd.insert(wd, key.into());
+        g.file_changed.remove(key);
         Some(g.clock)
     }
 
@@ -465,17 +460,20 @@ mod tests {
     }
 
     #[test]
-    fn a_watched_file_sees_writes_but_not_renames_or_new_times() {
+    fn a_watched_file_sees_writes_not_renames_or_new_times() {
         let t = tempfile::tempdir().unwrap();
         let spare = t.path().join("spare");
-        std::fs::write(&spare, "object").unwrap();
+        let tmp = t.path().join("spare.new");
+        std::fs::write(&tmp, "object").unwrap();
         let j = Journal::new().unwrap();
-        let since = j.watch_file(&b(&spare)).unwrap();
+        // Watched under a temporary name, then moved to its own.
+        let since = j.watch_file(&tmp, &b(&spare)).unwrap();
+        std::fs::rename(&tmp, &spare).unwrap();
         filetime_now(&spare);
         j.sync();
         assert!(
             j.file_untouched(&b(&spare), since),
-            "new timestamps are not a change of content"
+            "a rename and new timestamps are not a change of content"
         );
         std::fs::OpenOptions::new()
             .write(true)
@@ -491,7 +489,7 @@ mod tests {
         let moved = t.path().join("out.o");
         std::fs::rename(&spare, &moved).unwrap();
         std::fs::write(&spare, "object").unwrap();
-        let since = j.watch_file(&b(&spare)).unwrap();
+        let since = j.watch_file(&spare, &b(&spare)).unwrap();
         std::fs::write(&moved, "patched").unwrap();
         j.sync();
         assert!(j.file_untouched(&b(&spare), since));
