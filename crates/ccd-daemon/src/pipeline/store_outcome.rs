@@ -167,16 +167,7 @@ pub fn store(
         }
     }
     let stderr_for = StderrFor::for_result(out.stderr.is_empty(), ctx.tty);
-    let keyed_inputs: Vec<Input> = inputs
-        .iter()
-        .map(|i| Input {
-            path: ctx
-                .root
-                .as_ref()
-                .map_or_else(|| i.path.clone(), |r| r.to_key(&i.path)),
-            digest: i.digest,
-        })
-        .collect();
+    let keyed_inputs = super::worktree::keyed_inputs(ctx.root.as_ref(), &inputs);
     let result_key = result_key(ctx, &keyed_inputs, date.as_deref(), stderr_for);
     let result = StoredResult {
         outputs,

@@ -245,6 +245,20 @@ fn is_path_arg(prev: &[u8], arg: &[u8]) -> bool {
     })
 }
 
+/// Inputs with their paths as stored: relative to the root where under it.
+pub fn keyed_inputs(
+    root: Option<&Root>,
+    inputs: &[ccd_depgraph::Input],
+) -> Vec<ccd_depgraph::Input> {
+    inputs
+        .iter()
+        .map(|i| ccd_depgraph::Input {
+            path: root.map_or_else(|| i.path.clone(), |r| r.to_key(&i.path)),
+            digest: i.digest,
+        })
+        .collect()
+}
+
 impl Root {
     /// `path` relative to the root, marked, when it lies under the root.
     pub fn to_key(&self, path: &[u8]) -> Vec<u8> {

@@ -174,16 +174,7 @@ pub fn store(
         .collect();
     let key = {
         let mut h = blake3::Hasher::new();
-        let keyed: Vec<Input> = inputs
-            .iter()
-            .map(|i| Input {
-                path: ctx
-                    .root
-                    .as_ref()
-                    .map_or_else(|| i.path.clone(), |r| r.to_key(&i.path)),
-                digest: i.digest,
-            })
-            .collect();
+        let keyed = super::super::worktree::keyed_inputs(ctx.root.as_ref(), &inputs);
         h.update(&result_key(ctx, &keyed, None, stderr_for).0);
         for (k, v) in &info.env {
             h.update(&(k.len() as u64).to_le_bytes());
