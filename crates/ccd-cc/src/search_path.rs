@@ -70,19 +70,28 @@ impl SearchChain {
 
     /// Candidate paths for `lookup` made from the file `includer`, in the
     /// order the preprocessor tries them.
-    pub fn candidates(&self, includer: &[u8], lookup: &Lookup) -> Vec<Vec<u8>> {
-        if lookup.name.first() == Some(&b'/') {
-            return vec![lookup.name.clone()];
-        }
-        let mut dirs: Vec<&[u8]> = Vec::new();
-        if lookup.quoted && !lookup.next {
-            dirs.push(parent(includer));
-        }
-        if lookup.quoted || lookup.next {
-            dirs.extend(self.quote.iter().map(Vec::as_slice));
-        }
-        dirs.extend(self.angle.iter().map(Vec::as_slice));
-        dirs.into_iter().map(|d| join(d, &lookup.name)).collect()
+    pub fn candidates<'a>(
+        &'a self,
+        includer: &'a [u8],
+        lookup: &'a Lookup,
+    ) -> impl Iterator<Item = Vec<u8>> + 'a {
+        // Made one at a time: a lookup usually stops at its first or
+        // second candidate.
+        let absolute = lookup.name.first() == Some(&b'/');
+        let own = (!absolute && lookup.quoted && !lookup.next).then(|| parent(includer));
+        let quote: &[Vec<u8>] = if !absolute && (lookup.quoted || lookup.next) {
+            &self.quote
+        } else {
+            &[]
+        };
+        let angle: &[Vec<u8>] = if absolute { &[] } else { &self.angle };
+        let dirs = own
+            .into_iter()
+            .chain(quote.iter().chain(angle).map(Vec::as_slice));
+        absolute
+            .then(|| lookup.name.clone())
+            .into_iter()
+            .chain(dirs.map(|d| join(d, &lookup.name)))
     }
 
     /// Candidates for a `-include`/`-imacros` file: the working directory
@@ -153,13 +162,11 @@ mod tests {
             Some(b"lp"),
             &[b"/usr/include".to_vec()],
         );
-        let s = |v: Vec<Vec<u8>>| {
-            v.into_iter()
-                .map(|p| String::from_utf8(p).unwrap())
-                .collect::<Vec<_>>()
+        let s = |v: &mut dyn Iterator<Item = Vec<u8>>| {
+            v.map(|p| String::from_utf8(p).unwrap()).collect::<Vec<_>>()
         };
         assert_eq!(
-            s(chain.candidates(b"src/a.c", &lookup(true, "x.h"))),
+            s(&mut chain.candidates(b"src/a.c", &lookup(true, "x.h"))),
             [
                 "src/x.h",
                 "q/x.h",
@@ -175,16 +182,19 @@ mod tests {
             ]
         );
         assert_eq!(
-            s(chain.candidates(b"a.c", &lookup(false, "sys/y.h")))[0],
+            s(&mut chain.candidates(b"a.c", &lookup(false, "sys/y.h")))[0],
             "i1/sys/y.h"
         );
-        assert_eq!(s(chain.candidates(b"a.c", &lookup(true, "y.h")))[0], "y.h");
         assert_eq!(
-            s(chain.candidates(b"/abs/a.c", &lookup(true, "/abs/y.h"))),
+            s(&mut chain.candidates(b"a.c", &lookup(true, "y.h")))[0],
+            "y.h"
+        );
+        assert_eq!(
+            s(&mut chain.candidates(b"/abs/a.c", &lookup(true, "/abs/y.h"))),
             ["/abs/y.h"]
         );
         assert_eq!(
-            s(chain.forced_candidates(b"pre.h"))[..2],
+            s(&mut chain.forced_candidates(b"pre.h").into_iter())[..2],
             ["pre.h", "q/pre.h"]
         );
     }

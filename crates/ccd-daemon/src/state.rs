@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use ccd_cc::scan::ScanResult;
-use ccd_depgraph::Manifest;
+use ccd_depgraph::{DirListings, Manifest};
 use ccd_filestate::{Digest, FileState, Journal};
 use ccd_protocol::{Location, StatusReport};
 use ccd_store::Store;
@@ -31,6 +31,8 @@ pub struct Daemon {
     pub system_dirs: Mutex<HashMap<Digest, Arc<Vec<Vec<u8>>>>>,
     /// Parsed response files by content digest.
     pub response_files: Mutex<HashMap<Digest, Arc<Vec<Vec<u8>>>>>,
+    /// Directory listings that answer include-lookup probes.
+    pub listings: Arc<DirListings>,
     /// Include scans by content digest.
     pub scans: Mutex<HashMap<Digest, Arc<ScanResult>>>,
     pub stats: Stats,
@@ -76,6 +78,7 @@ impl Daemon {
             compilers: CompilerCache::default(),
             system_dirs: Mutex::new(HashMap::new()),
             scans: Mutex::new(HashMap::new()),
+            listings: Arc::new(DirListings::new()),
             response_files: Mutex::new(HashMap::new()),
             stats: Stats::default(),
             sessions: Sessions::default(),
@@ -145,6 +148,7 @@ impl Daemon {
             j.void_all();
         }
         self.files.clear();
+        self.listings.clear();
         self.store.clear()
     }
 

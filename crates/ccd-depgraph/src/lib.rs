@@ -8,10 +8,12 @@
 //! from. A result is served only if every input still has its digest and
 //! every lookup would still resolve the same way.
 
+mod listing;
 mod manifest;
 mod probe;
 mod verify;
 
+pub use listing::DirListings;
 pub use manifest::{Input, MAX_ENTRIES, Manifest, ManifestEntry, ResultKey, StderrFor};
 pub use probe::{DirProbe, Expect, ProbeSet};
 pub use verify::{Conditions, Verdict, entry_holds, verify};

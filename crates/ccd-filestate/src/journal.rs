@@ -191,13 +191,12 @@ impl Journal {
         let mut g = self.lock();
         let mut out = Vec::with_capacity(paths.groups.len());
         for (dir, names) in paths.groups {
-            if !g.watch(&dir) {
-                if exists(&dir) {
-                    return None;
-                }
+            match g.watch(&dir) {
+                Watched::Yes => {}
                 // A missing directory: its creation is an event in its
                 // parent, which is sealed too.
-                continue;
+                Watched::Missing => continue,
+                Watched::No => return None,
             }
             out.push((dir, names.into_iter().collect()));
         }
@@ -291,32 +290,36 @@ impl Journal {
     }
 }
 
-fn exists(dir: &[u8]) -> bool {
-    Path::new(OsStr::from_bytes(dir)).exists()
+enum Watched {
+    Yes,
+    /// The directory does not exist.
+    Missing,
+    /// It exists (or may) but cannot be watched.
+    No,
 }
 
 impl Inner {
-    /// Watches `dir` if not yet; whether it is watched.
-    fn watch(&mut self, dir: &[u8]) -> bool {
+    /// Watches `dir` if not yet.
+    fn watch(&mut self, dir: &[u8]) -> Watched {
         if self.wd_by_dir.contains_key(dir) {
-            return true;
+            return Watched::Yes;
         }
-        let wd = self
-            .inotify
-            .watches()
-            .add(
-                Path::new(OsStr::from_bytes(dir)),
-                mask() | WatchMask::ONLYDIR,
-            )
-            .ok();
+        let wd = self.inotify.watches().add(
+            Path::new(OsStr::from_bytes(dir)),
+            mask() | WatchMask::ONLYDIR,
+        );
         // Failures are not remembered: a missing directory may appear.
-        let Some(wd) = wd else { return false };
+        let wd = match wd {
+            Ok(wd) => wd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Watched::Missing,
+            Err(_) => return Watched::No,
+        };
         self.dirs_by_wd
             .entry(wd.clone())
             .or_default()
             .push(dir.into());
         self.wd_by_dir.insert(dir.into(), wd);
-        true
+        Watched::Yes
     }
 
     fn drain(&mut self) {

@@ -1,11 +1,12 @@
 //! Recording how every header lookup of a compile resolved, so a later hit
 //! can tell that a new file would now be found first.
 
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::sync::Arc;
 
 use ccd_cc::scan::ScanResult;
 use ccd_cc::search_path::{SearchChain, join, parent};
-use ccd_depgraph::{Expect, ProbeSet};
+use ccd_depgraph::{DirListings, Expect, ProbeSet};
 
 use super::request::Req;
 
@@ -26,52 +27,67 @@ pub struct Lookups {
 
 /// `inputs[0]` must be the source file.
 pub fn record(
+    listings: &Arc<DirListings>,
     req: &Req,
     chain: &SearchChain,
     forced: &[Vec<u8>],
     inputs: &[ScannedInput<'_>],
 ) -> Lookups {
     let mut l = Lookups {
-        set: ProbeSet::new(),
+        set: ProbeSet::with_listings(Arc::clone(listings)),
         pch_files: Vec::new(),
         pch_dir: false,
     };
     let abs = |p: &[u8]| req.abs(p).as_os_str().as_bytes().to_vec();
-    // A precompiled header `x.h.gch` (or clang's `x.h.pch`) replaces `x.h`
-    // for -include files and for includes of the source file itself.
-    let walk = |l: &mut Lookups, candidates: Vec<Vec<u8>>, exhaustive: bool, pch_possible: bool| {
-        for c in candidates {
-            let c = abs(&c);
-            if pch_possible {
-                for ext in [&b".gch"[..], b".pch"] {
-                    let p = [&c[..], ext].concat();
-                    match l.set.observe(&p) {
-                        Some(Expect::File) => l.pch_files.push(p),
-                        Some(Expect::Dir) => l.pch_dir = true,
-                        _ => {}
-                    }
-                }
-            }
-            // `#include_next` continues after the includer's directory,
-            // which we do not track: record every candidate instead.
-            if l.set.observe(&c) == Some(Expect::File) && !exhaustive {
-                break;
-            }
-        }
-    };
     for f in forced {
-        walk(&mut l, chain.forced_candidates(f), false, true);
+        walk(&mut l, req, chain.forced_candidates(f), false, true);
     }
     for (n, input) in inputs.iter().enumerate() {
         for lookup in &input.scan.lookups {
             let candidates = chain.candidates(input.spelled, lookup);
-            walk(&mut l, candidates, lookup.next, n == 0);
+            walk(&mut l, req, candidates, lookup.next, n == 0);
         }
     }
     if inputs.iter().any(|i| i.scan.computed_lookup) {
         record_computed(&mut l.set, chain, inputs, &abs);
     }
     l
+}
+
+/// Records the candidates of one lookup up to the file it finds (all of
+/// them when `exhaustive`).
+fn walk(
+    l: &mut Lookups,
+    req: &Req,
+    candidates: impl IntoIterator<Item = Vec<u8>>,
+    exhaustive: bool,
+    pch_possible: bool,
+) {
+    for c in candidates {
+        let c = if c.first() == Some(&b'/') {
+            c
+        } else {
+            req.abs(&c).into_os_string().into_vec()
+        };
+        // A precompiled header `x.h.gch` (or clang's `x.h.pch`) replaces
+        // `x.h` for -include files and for includes of the source file
+        // itself.
+        if pch_possible {
+            for ext in [&b".gch"[..], b".pch"] {
+                let p = [&c[..], ext].concat();
+                match l.set.observe(&p) {
+                    Some(Expect::File) => l.pch_files.push(p),
+                    Some(Expect::Dir) => l.pch_dir = true,
+                    _ => {}
+                }
+            }
+        }
+        // `#include_next` continues after the includer's directory, which
+        // we do not track: record every candidate instead.
+        if l.set.observe(&c) == Some(Expect::File) && !exhaustive {
+            break;
+        }
+    }
 }
 
 /// `#include MACRO`: the name is unknown, but the file it found is among

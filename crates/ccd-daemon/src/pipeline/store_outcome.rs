@@ -94,7 +94,8 @@ pub fn store(
             .zip(&scans)
             .map(|((spelled, _), scan)| ScannedInput { spelled, scan })
             .collect();
-        let lookups = include_probes::record(req, &chain, &inv.search.forced, &scanned);
+        let lookups =
+            include_probes::record(&d.listings, req, &chain, &inv.search.forced, &scanned);
         if lookups.set.unreliable {
             return Err("an include lookup could not be examined");
         }
