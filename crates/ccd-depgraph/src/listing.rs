@@ -14,13 +14,13 @@
 //! change without the directory changing) and names a listing cannot answer
 //! are examined with `stat` as before.
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ccd_filestate::{RACY_WINDOW_NS, Stamp, now_ns, stat};
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::probe::{Expect, is_absent};
 
@@ -144,7 +144,7 @@ fn stamp_of(s: &Stamp) -> (u64, i64, i64) {
 }
 
 fn read_entries(dir: &Path) -> Option<HashMap<Box<[u8]>, Kind>> {
-    let mut entries = HashMap::new();
+    let mut entries = HashMap::default();
     for e in std::fs::read_dir(dir).ok()? {
         let e = e.ok()?;
         // `file_type` comes from the directory entry itself where the

@@ -6,13 +6,13 @@
 //! by directory, so a hit usually costs one `stat` per directory: if the
 //! directory's stamp is unchanged, no entry in it was created or removed.
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::Arc;
 
 use ccd_filestate::{RACY_WINDOW_NS, stat};
+use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::listing::{DirListings, DirView};
@@ -117,25 +117,27 @@ impl ProbeSet {
     pub fn observe(&mut self, path: &[u8]) -> Option<Expect> {
         let split = path.iter().rposition(|b| *b == b'/')?;
         let (dir, name) = (&path[..split.max(1)], &path[split + 1..]);
-        if !self.by_dir.contains_key(dir) {
-            let view = match &self.listings {
-                Some(l) => l.view(dir),
-                None => DirView::Unknown,
-            };
-            let facts = DirFacts {
-                view,
-                names: HashMap::new(),
-            };
-            self.by_dir.insert(dir.to_vec(), facts);
-        }
+        let dir_absent = match self.by_dir.get(dir) {
+            Some(f) => matches!(f.view, DirView::Absent),
+            None => {
+                let view = match &self.listings {
+                    Some(l) => l.view(dir),
+                    None => DirView::Unknown,
+                };
+                let absent = matches!(view, DirView::Absent);
+                let facts = DirFacts {
+                    view,
+                    names: HashMap::default(),
+                };
+                self.by_dir.insert(dir.to_vec(), facts);
+                absent
+            }
+        };
         // A path in a directory that does not exist is absent because the
         // directory is: record that one fact in the nearest directory that
         // exists, rather than one fact per missing directory (a C++ compile
         // tries `bits/...` under every search directory).
-        if dir != b"/"
-            && matches!(self.by_dir.get(dir).map(|f| &f.view), Some(DirView::Absent))
-            && self.observe(dir) == Some(Expect::Absent)
-        {
+        if dir_absent && dir != b"/" && self.observe(dir) == Some(Expect::Absent) {
             return Some(Expect::Absent);
         }
         let facts = self.by_dir.get_mut(dir)?;

@@ -1,7 +1,9 @@
-use std::collections::HashMap;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::sync::Mutex;
+
+use rustc_hash::FxHashMap;
 
 use crate::digest::Digest;
 use crate::stamp::{Stamp, now_ns, stat};
@@ -34,9 +36,16 @@ pub struct Hashed {
 }
 
 /// Path → (stamp, digest) cache shared by all requests of the daemon.
+///
+/// Keyed by the path's bytes with a fast hash: `Path`'s own `Hash` walks its
+/// components, which cost more than the rest of a lookup.
 #[derive(Default)]
 pub struct FileState {
-    entries: Mutex<HashMap<PathBuf, Entry>>,
+    entries: Mutex<FxHashMap<Box<[u8]>, Entry>>,
+}
+
+fn key(path: &Path) -> &[u8] {
+    path.as_os_str().as_bytes()
 }
 
 impl FileState {
@@ -48,7 +57,7 @@ impl FileState {
     /// stamp is unchanged (and old enough to trust), else by reading it.
     pub fn digest(&self, path: &Path) -> io::Result<Hashed> {
         let stamp = stat(path)?;
-        if let Some(e) = self.lock().get(path)
+        if let Some(e) = self.lock().get(key(path))
             && e.trusted_for(&stamp)
         {
             return Ok(Hashed {
@@ -77,7 +86,7 @@ impl FileState {
         let after = Stamp::from_metadata(&file.metadata()?);
         if after == stamp {
             self.lock().insert(
-                path.to_path_buf(),
+                key(path).into(),
                 Entry {
                     stamp,
                     digest,
@@ -108,7 +117,7 @@ impl FileState {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FxHashMap<Box<[u8]>, Entry>> {
         // A panic elsewhere cannot leave the map half-updated (inserts are
         // single calls), so a poisoned lock is safe to keep using.
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
@@ -151,14 +160,14 @@ mod tests {
         st.digest(&p).unwrap();
         // The ctime was just updated by set_modified, so the entry is racy:
         // make the cached entry look older to prove the trusted branch.
-        let mut e = *st.lock().get(&p).unwrap();
+        let mut e = *st.lock().get(key(&p)).unwrap();
         e.hashed_at_ns += 10 * RACY_WINDOW_NS;
-        st.lock().insert(p.clone(), e);
+        st.lock().insert(key(&p).into(), e);
         let poisoned = Entry {
             digest: Digest([7; 32]),
             ..e
         };
-        st.lock().insert(p.clone(), poisoned);
+        st.lock().insert(key(&p).into(), poisoned);
         assert_eq!(
             st.digest(&p).unwrap().digest,
             Digest([7; 32]),
