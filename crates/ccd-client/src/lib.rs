@@ -61,11 +61,15 @@ pub fn run_wrapper(inv: Invocation) -> ! {
     match conn.exchange(&req) {
         Some(Response::Hit(out)) | Some(Response::Refused(out)) => run::finish(&out),
         Some(Response::Run { extra_args }) => {
-            let out = run::capture_for_cache(&compiler, &args, &extra_args);
+            let (out, echo) =
+                run::capture_for_cache(&compiler, &args, &extra_args, run::Echo::Live);
             // The daemon stores the result; whatever it says, the build gets
             // the compiler's own output.
             let _ = conn.exchange(&Request::CompileFinished(out.clone()));
-            run::finish(&out)
+            match echo {
+                run::Echo::Live => run::exit_as(out.exit_code),
+                run::Echo::Later => run::finish(&out),
+            }
         }
         Some(Response::Split { jobs }) => {
             let jobs: Vec<Vec<OsString>> = jobs

@@ -57,14 +57,24 @@ pub fn current_umask() -> u32 {
 /// dependency file) and captures its output. If the compile fails in a way
 /// the extra arguments may have caused (no space for the private file), it
 /// runs again without them: the build gets the compiler's own result.
+///
+/// With `want` [`Echo::Live`] and no extra arguments (nothing can then call
+/// for a second run), the output is passed on as it arrives: cargo reads
+/// rustc's messages while it runs and starts the dependent crates as soon
+/// as the metadata is written (pipelining), not when the whole compile
+/// ends. Returns how the output was echoed.
 pub fn capture_for_cache(
     compiler: &Compiler,
     args: &[OsString],
     extra: &[ByteBuf],
-) -> CompileOutput {
-    let out = capture(compiler, args, extra);
-    if out.exit_code == 0 || extra.is_empty() {
-        return out;
+    want: Echo,
+) -> (CompileOutput, Echo) {
+    if extra.is_empty() && want == Echo::Live {
+        return (capture(compiler, args, extra, Echo::Live), Echo::Live);
+    }
+    let out = capture(compiler, args, extra, Echo::Later);
+    if out.exit_code == 0 {
+        return (out, Echo::Later);
     }
     let has =
         |needle: &[u8]| !needle.is_empty() && out.stderr.windows(needle.len()).any(|w| w == needle);
@@ -72,15 +82,29 @@ pub fn capture_for_cache(
         || has(b"IO failure on output stream")
         || extra.iter().any(|e| e.len() > 3 && has(e));
     if ours {
-        capture(compiler, args, &[])
+        (capture(compiler, args, &[], Echo::Later), Echo::Later)
     } else {
-        out
+        (out, Echo::Later)
     }
+}
+
+/// When the compiler's stdout and stderr reach ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    /// Each chunk as soon as the compiler writes it (and also captured).
+    Live,
+    /// Only captured; [`finish`] writes them.
+    Later,
 }
 
 /// Runs the compiler with `extra` arguments appended and captures its
 /// stdout, stderr and exit status.
-pub fn capture(compiler: &Compiler, args: &[OsString], extra: &[ByteBuf]) -> CompileOutput {
+pub fn capture(
+    compiler: &Compiler,
+    args: &[OsString],
+    extra: &[ByteBuf],
+    echo: Echo,
+) -> CompileOutput {
     use std::os::unix::ffi::OsStrExt;
     let mut cmd = Command::new(&compiler.path);
     cmd.arg0(&compiler.arg0)
@@ -114,22 +138,30 @@ pub fn capture(compiler: &Compiler, args: &[OsString], extra: &[ByteBuf]) -> Com
     // The Command still holds the slave end; drop it so that reading the
     // master ends when the compiler exits.
     drop(cmd);
-    let mut err_src: Box<dyn Read + Send> = match (err_reader, child.stderr.take()) {
+    let err_src: Box<dyn Read + Send> = match (err_reader, child.stderr.take()) {
         (Some(m), _) => Box::new(m),
         (None, Some(p)) => Box::new(p),
         (None, None) => Box::new(std::io::empty()),
     };
     let err_thread = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        // A pty master reports EIO once the slave side is closed: that is
-        // the end of the stream, not an error.
-        let _ = err_src.read_to_end(&mut buf);
-        buf
+        let mut stderr_echo = std::io::stderr();
+        let to: Option<&mut dyn Write> = match echo {
+            Echo::Live => Some(&mut stderr_echo),
+            Echo::Later => None,
+        };
+        collect(err_src, to)
     });
-    let mut stdout = Vec::new();
-    if let Some(mut out) = child.stdout.take() {
-        let _ = out.read_to_end(&mut stdout);
-    }
+    let stdout = match child.stdout.take() {
+        Some(out) => {
+            let mut stdout_echo = std::io::stdout();
+            let to: Option<&mut dyn Write> = match echo {
+                Echo::Live => Some(&mut stdout_echo),
+                Echo::Later => None,
+            };
+            collect(out, to)
+        }
+        None => Vec::new(),
+    };
     let status = child.wait();
     let stderr = err_thread.join().unwrap_or_default();
     let exit_code = match status {
@@ -143,12 +175,40 @@ pub fn capture(compiler: &Compiler, args: &[OsString], extra: &[ByteBuf]) -> Com
     }
 }
 
+/// Reads `src` to its end, passing each chunk on to `echo` as it comes.
+/// A pty master reports EIO once the slave side is closed: that is the end
+/// of the stream, not an error. A failing `echo` (a closed pipe) stops the
+/// echo, never the capture.
+fn collect(mut src: impl Read, mut echo: Option<&mut dyn Write>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let n = match src.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(w) = echo.as_deref_mut()
+            && w.write_all(&chunk[..n]).and_then(|()| w.flush()).is_err()
+        {
+            echo = None;
+        }
+    }
+    buf
+}
+
 /// Writes the compiler's streams and exits with its status.
 pub fn finish(out: &CompileOutput) -> ! {
     let _ = std::io::stdout().write_all(&out.stdout);
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().write_all(&out.stderr);
-    let code = out.exit_code;
+    exit_as(out.exit_code)
+}
+
+/// Exits with the compiler's status (its streams were passed on already).
+pub fn exit_as(code: i32) -> ! {
     if code > 128 && code < 128 + 65 {
         // The compiler died of a signal: die of the same one, so make and
         // ninja report it the same way.

@@ -58,15 +58,16 @@ pub fn run_jobs(cwd: &Path, compiler: &Compiler, jobs: Vec<Vec<OsString>>) -> Co
 /// One source: through the daemon when it answers, else the compiler alone.
 fn one(cwd: &Path, compiler: &Compiler, args: &[OsString]) -> CompileOutput {
     let Some(mut conn) = daemon_link::connect(true) else {
-        return run::capture(compiler, args, &[]);
+        return run::capture(compiler, args, &[], run::Echo::Later);
     };
     match conn.exchange(&compile_request(cwd, &compiler.path, args)) {
         Some(Response::Hit(out)) | Some(Response::Refused(out)) => out,
         Some(Response::Run { extra_args }) => {
-            let out = run::capture_for_cache(compiler, args, &extra_args);
+            // Several compiles at once: their output is combined at the end.
+            let (out, _) = run::capture_for_cache(compiler, args, &extra_args, run::Echo::Later);
             let _ = conn.exchange(&Request::CompileFinished(out.clone()));
             out
         }
-        _ => run::capture(compiler, args, &[]),
+        _ => run::capture(compiler, args, &[], run::Echo::Later),
     }
 }

@@ -127,3 +127,68 @@ fn werror_fails_like_the_compiler() {
         }
     }
 }
+
+/// On a miss the compiler's stderr reaches the caller while the compiler
+/// still runs, not when it ends: cargo starts the crates that depend on a
+/// library as soon as rustc reports its metadata written. The "compiler" is
+/// a script that says something, then waits for the test to have read it
+/// before compiling (at most 15 s, so a broken ccd fails instead of hanging).
+#[test]
+fn a_miss_passes_stderr_on_while_the_compiler_runs() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let env = Env::new();
+    env.write("a.c", "int f(void) { return 1; }\n");
+    let gate = env.path("gate");
+    env.write_exec(
+        "bin/slowcc",
+        &format!(
+            "#!/bin/sh\ncase \" $* \" in *' -c '*)\n  echo started >&2\n  i=0\n  while [ ! -e '{}' ] && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done;;\nesac\nexec gcc \"$@\"\n",
+            gate.display()
+        ),
+    );
+    let slowcc = env.path("bin/slowcc");
+    // The user's -MD: ccd adds no argument of its own, so nothing can call
+    // for a second run and the output can go out as it comes.
+    let args = ["-MD", "-c", "a.c", "-o", "a.o"];
+    env.settle();
+    let mut child = env
+        .ccd()
+        .arg(&slowcc)
+        .args(args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ccd");
+    let err = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut rest = String::new();
+        for line in std::io::BufReader::new(err).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line.clone());
+            rest.push_str(&line);
+        }
+        rest
+    });
+    let first = rx.recv_timeout(Duration::from_secs(10));
+    let running = child.try_wait().expect("try_wait").is_none();
+    std::fs::write(&gate, "").expect("open the gate");
+    let status = child.wait().expect("wait");
+    reader.join().expect("reader");
+    assert_eq!(
+        first.as_deref(),
+        Ok("started"),
+        "the compiler's first line must arrive while it runs"
+    );
+    assert!(running, "the line arrived only after the compile ended");
+    assert!(status.success());
+    assert!(env.path("a.o").is_file() && env.path("a.d").is_file());
+    let c = env.counts();
+    assert_eq!((c.hits, c.misses), (0, 1), "{c:?}");
+
+    // Stored with its output: a hit replays the same line.
+    let out = env.cc_expect(Outcome::Hit, slowcc.to_str().unwrap(), &args);
+    assert_eq!(stderr(&out), "started\n");
+}
