@@ -67,11 +67,15 @@ pub fn serve(d: &Daemon, stream: UnixStream) {
             return;
         }
     };
+    if let Request::Compile(c) = req {
+        pipeline::handle_compile(d, &mut ch, c, &req_key);
+        return;
+    }
+    // What admin requests report or change includes the stores still
+    // being finished for compiles already answered.
+    d.pending.wait_all();
     let reply = match req {
-        Request::Compile(c) => {
-            pipeline::handle_compile(d, &mut ch, c, &req_key);
-            return;
-        }
+        Request::Compile(_) => unreachable!("handled above"),
         Request::Status => Response::Status(Box::new(d.status())),
         Request::ZeroStats => {
             d.stats.zero();

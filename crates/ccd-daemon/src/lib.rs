@@ -4,10 +4,12 @@
 //! - [`server`]: the socket, the single-instance lock, the idle timer;
 //! - [`connection`]: one request per connection, admin or compile;
 //! - [`pipeline`]: the per-compile pipeline, one module per phase;
+//! - [`pending`]: stores finished after the client was answered;
 //! - [`state`] and [`stats`]: what the daemon keeps in memory.
 
 pub mod config;
 pub mod connection;
+pub mod pending;
 pub mod pipeline;
 pub mod server;
 pub mod sessions;

@@ -12,6 +12,7 @@ use ccd_filestate::{Digest, FileState, Journal};
 use ccd_protocol::{Location, StatusReport};
 use ccd_store::Store;
 
+use crate::pending::PendingStores;
 use crate::pipeline::compiler_identity::CompilerCache;
 use crate::pipeline::fast_paths::Sealed;
 use crate::sessions::Sessions;
@@ -37,6 +38,8 @@ pub struct Daemon {
     pub scans: Mutex<HashMap<Digest, Arc<ScanResult>>>,
     pub stats: Stats,
     pub sessions: Sessions,
+    /// Stores finishing after their client was answered.
+    pub pending: PendingStores,
     /// The file watcher; `None` when disabled or unavailable.
     pub journal: Option<Journal>,
     /// Spare copies of large outputs, moved into place by hits.
@@ -82,6 +85,7 @@ impl Daemon {
             response_files: Mutex::new(HashMap::new()),
             stats: Stats::default(),
             sessions: Sessions::default(),
+            pending: PendingStores::default(),
             started: Instant::now(),
             active: AtomicUsize::new(0),
             last_active_ms: AtomicU64::new(0),
@@ -116,13 +120,15 @@ impl Daemon {
         edit: impl FnOnce(&mut Manifest),
     ) -> Result<(), ccd_store::StoreError> {
         let mut map = lock(&self.manifests);
-        let mut m = match map.get(key) {
-            Some(m) => (**m).clone(),
+        let mut m = match map.remove(key) {
+            // Copied only while a request still reads it.
+            Some(m) => Arc::try_unwrap(m).unwrap_or_else(|m| (*m).clone()),
             None => self.store.get_manifest(key).unwrap_or_default(),
         };
         edit(&mut m);
         // Written under the lock, so concurrent updates reach the disk in
-        // the order they were made.
+        // the order they were made. (On failure the manifest is read from
+        // the disk again next time.)
         self.store.put_manifest(key, &m)?;
         map.insert(*key, Arc::new(m));
         Ok(())

@@ -63,7 +63,10 @@ impl ManifestEntry {
                 .iter()
                 .map(|(p, t)| (serde_bytes::ByteBuf::from(f(p)), *t))
                 .collect(),
-            ..self.clone()
+            date: self.date.clone(),
+            stderr_for: self.stderr_for,
+            env: self.env.clone(),
+            result: self.result,
         }
     }
 }

@@ -45,7 +45,7 @@ pub fn encode_record<T: Serialize>(
     let body = postcard::to_allocvec(value)?;
     let raw_len = body.len();
     let compressed = (raw_len >= COMPRESS_MIN)
-        .then(|| zstd::bulk::compress(&body, ZSTD_LEVEL).ok())
+        .then(|| compress(&body))
         .flatten()
         .filter(|c| c.len() < raw_len);
     let (flags, body) = match compressed {
@@ -59,6 +59,22 @@ pub fn encode_record<T: Serialize>(
     let sum = blake3::hash(&buf);
     buf.extend_from_slice(sum.as_bytes());
     Ok((buf, raw_len))
+}
+
+/// zstd with a context kept per thread: a fresh one allocates and clears
+/// about a megabyte, more than compressing a record costs.
+fn compress(body: &[u8]) -> Option<Vec<u8>> {
+    thread_local! {
+        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    COMPRESSOR.with(|c| {
+        let mut c = c.try_borrow_mut().ok()?;
+        if c.is_none() {
+            *c = zstd::bulk::Compressor::new(ZSTD_LEVEL).ok();
+        }
+        c.as_mut()?.compress(body).ok()
+    })
 }
 
 pub fn decode_record<T: DeserializeOwned>(kind: u8, bytes: &[u8]) -> Result<T, RecordError> {

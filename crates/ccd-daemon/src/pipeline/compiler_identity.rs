@@ -43,6 +43,9 @@ type Stamps = Vec<(PathBuf, Stamp)>;
 #[derive(Default)]
 pub struct CompilerCache {
     map: Mutex<HashMap<PathBuf, (Stamps, Arc<Compiler>)>>,
+    /// Held while a compiler is probed: at the start of a cold `make -j`
+    /// every job asks at once, and one probe is enough.
+    probing: Mutex<()>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,10 +70,13 @@ impl CompilerCache {
 
 pub fn identify(d: &Daemon, req: &Req) -> Result<Arc<Compiler>, IdentifyError> {
     let path = &req.compiler;
-    if let Some((stamps, c)) = lock(&d.compilers.map).get(path)
-        && stamps.iter().all(|(p, s)| stat(p).ok().as_ref() == Some(s))
-    {
-        return Ok(Arc::clone(c));
+    if let Some(c) = known(d, path) {
+        return Ok(c);
+    }
+    let _probing = lock(&d.compilers.probing);
+    // Probed by another request while this one waited.
+    if let Some(c) = known(d, path) {
+        return Ok(c);
     }
     // A restarted daemon finds what an earlier one learned on disk.
     let record_key = Digest(*blake3::hash(path.as_os_str().as_bytes()).as_bytes());
@@ -92,40 +98,65 @@ pub fn identify(d: &Daemon, req: &Req) -> Result<Arc<Compiler>, IdentifyError> {
     Ok(compiler)
 }
 
+fn known(d: &Daemon, path: &Path) -> Option<Arc<Compiler>> {
+    let map = lock(&d.compilers.map);
+    let (stamps, c) = map.get(path)?;
+    stamps
+        .iter()
+        .all(|(p, s)| stat(p).ok().as_ref() == Some(s))
+        .then(|| Arc::clone(c))
+}
+
 fn probe(req: &Req, path: &Path) -> Result<(Stamps, Compiler), IdentifyError> {
     if is_rustc_name(path) {
         return probe_rustc(req, path);
     }
     let unreadable = |e| IdentifyError::Unreadable(path.to_path_buf(), e);
     let before = stat(path).map_err(unreadable)?;
-    let macros = run_stdout(req, path, &["-E", "-dM", "-x", "c", "/dev/null"])
-        .ok_or_else(|| IdentifyError::NotGnuLike(path.to_path_buf()))?;
+    // Every question to the driver is asked at once, and its files are
+    // hashed meanwhile: each job of a cold build waits for this.
+    let macros = Asked::spawn(req, path, &["-E", "-dM", "-x", "c", "/dev/null"]);
+    let cc1 = Asked::spawn(req, path, &["-print-prog-name=cc1"]);
+    let cc1plus = Asked::spawn(req, path, &["-print-prog-name=cc1plus"]);
+    let date_probe = DateProbe::spawn(req, path);
+    let driver = hash_file(path).map_err(unreadable);
+    let macros = macros.stdout();
+    // The driver runs these; an upgrade of one without the other must
+    // still change the identity. (clang answers with a bare name.)
+    let backends: Vec<PathBuf> = [cc1.stdout(), cc1plus.stdout()]
+        .into_iter()
+        .flatten()
+        .map(|out| PathBuf::from(String::from_utf8_lossy(out.trim_ascii()).into_owned()))
+        .filter(|p| p.is_absolute())
+        .collect();
+    let honors_source_date_epoch = date_probe.finish();
+    let driver = driver?;
+    let macros = macros.ok_or_else(|| IdentifyError::NotGnuLike(path.to_path_buf()))?;
     let family = Family::from_predefined_macros(&macros)
         .ok_or_else(|| IdentifyError::NotGnuLike(path.to_path_buf()))?;
 
     let mut h = blake3::Hasher::new();
-    h.update(b"ccd-compiler-v1\0");
+    h.update(b"ccd-compiler-v2\0");
     // The name selects the driver's mode (clang++ is clang in C++ mode;
     // a target-prefixed name selects the target).
     h.update(path.file_name().map(|n| n.as_bytes()).unwrap_or_default());
     h.update(b"\0");
-    h.update(&std::fs::read(path).map_err(unreadable)?);
+    h.update(&driver);
     h.update(&(macros.len() as u64).to_le_bytes());
     h.update(&macros);
     let mut stamps = vec![(path.to_path_buf(), before)];
     if family == Family::Gcc {
-        // The driver runs these; an upgrade of one without the other must
-        // still change the identity.
-        for prog in ["-print-prog-name=cc1", "-print-prog-name=cc1plus"] {
-            let Some(out) = run_stdout(req, path, &[prog]) else {
-                continue;
-            };
-            let p = PathBuf::from(String::from_utf8_lossy(out.trim_ascii()).into_owned());
-            if !p.is_absolute() {
-                continue;
-            }
-            if let (Ok(s), Ok(bytes)) = (stat(&p), std::fs::read(&p)) {
-                h.update(&bytes);
+        // cc1 and cc1plus are tens of megabytes each: hashed side by side.
+        let hashed: Vec<_> = std::thread::scope(|s| {
+            let jobs: Vec<_> = backends
+                .iter()
+                .map(|p| s.spawn(move || Some((stat(p).ok()?, hash_file(p).ok()?))))
+                .collect();
+            jobs.into_iter().map(|j| j.join().ok().flatten()).collect()
+        });
+        for (p, done) in backends.into_iter().zip(hashed) {
+            if let Some((s, digest)) = done {
+                h.update(&digest);
                 stamps.push((p, s));
             }
         }
@@ -145,7 +176,7 @@ fn probe(req: &Req, path: &Path) -> Result<(Stamps, Compiler), IdentifyError> {
         path: path.to_path_buf(),
         family,
         digest: Digest(*h.finalize().as_bytes()),
-        honors_source_date_epoch: honors_source_date_epoch(req, path),
+        honors_source_date_epoch,
         rustc: false,
     };
     Ok((stamps, compiler))
@@ -200,26 +231,68 @@ fn probe_rustc(req: &Req, path: &Path) -> Result<(Stamps, Compiler), IdentifyErr
     Ok((stamps, compiler))
 }
 
-/// Preprocesses `__DATE__ __TIME__` with SOURCE_DATE_EPOCH=0.
-fn honors_source_date_epoch(req: &Req, path: &Path) -> bool {
-    use std::io::Write;
-    use std::process::Stdio;
-    let child = req
-        .command(path)
-        .args(["-E", "-P", "-x", "c", "-"])
-        .env("SOURCE_DATE_EPOCH", "0")
-        .env("LC_ALL", "C")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(mut child) = child else { return false };
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(b"__DATE__ __TIME__\n");
+/// A file's BLAKE3 digest, read in chunks (a compiler's `cc1plus` is tens
+/// of megabytes: reading it whole costs more in page faults than hashing).
+fn hash_file(path: &Path) -> io::Result<[u8; 32]> {
+    let mut h = blake3::Hasher::new();
+    h.update_reader(std::fs::File::open(path)?)?;
+    Ok(*h.finalize().as_bytes())
+}
+
+/// A question to the compiler driver, running.
+struct Asked(Option<std::process::Child>);
+
+impl Asked {
+    fn spawn(req: &Req, path: &Path, args: &[&str]) -> Asked {
+        let child = req
+            .command(path)
+            .args(args)
+            .env("LC_ALL", "C")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        Asked(child.ok())
     }
-    child
-        .wait_with_output()
-        .is_ok_and(|o| memchr_find(&o.stdout, b"\"Jan  1 1970\" \"00:00:00\""))
+
+    /// Its standard output, if it succeeded.
+    fn stdout(self) -> Option<Vec<u8>> {
+        let out = self.0?.wait_with_output().ok()?;
+        out.status.success().then_some(out.stdout)
+    }
+}
+
+/// Preprocesses `__DATE__ __TIME__` with SOURCE_DATE_EPOCH=0: does the
+/// compiler honour it?
+struct DateProbe(Option<std::process::Child>);
+
+impl DateProbe {
+    fn spawn(req: &Req, path: &Path) -> DateProbe {
+        use std::io::Write;
+        use std::process::Stdio;
+        let child = req
+            .command(path)
+            .args(["-E", "-P", "-x", "c", "-"])
+            .env("SOURCE_DATE_EPOCH", "0")
+            .env("LC_ALL", "C")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn();
+        let Ok(mut child) = child else {
+            return DateProbe(None);
+        };
+        // Dropping stdin closes it: the preprocessor sees the end of input.
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(b"__DATE__ __TIME__\n");
+        }
+        DateProbe(Some(child))
+    }
+
+    fn finish(self) -> bool {
+        self.0
+            .and_then(|c| c.wait_with_output().ok())
+            .is_some_and(|o| memchr_find(&o.stdout, b"\"Jan  1 1970\" \"00:00:00\""))
+    }
 }
 
 fn memchr_find(hay: &[u8], needle: &[u8]) -> bool {
@@ -227,12 +300,5 @@ fn memchr_find(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 fn run_stdout(req: &Req, path: &Path, args: &[&str]) -> Option<Vec<u8>> {
-    let out = req
-        .command(path)
-        .args(args)
-        .env("LC_ALL", "C")
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    out.status.success().then_some(out.stdout)
+    Asked::spawn(req, path, args).stdout()
 }

@@ -145,7 +145,9 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
         return;
     }
 
-    // 5. Hash the source and verify the manifest.
+    // 5. Hash the source and verify the manifest (once a store of this
+    // context that is still being written is done).
+    d.pending.wait_for(&ctx.key);
     let checked = match hash_verify::hash_and_verify(d, &ctx, &req) {
         Ok(c) => c,
         // A missing source: the compiler reports it best.
@@ -165,42 +167,58 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
         return;
     };
 
-    // 8. Store a successful compile.
-    let mut stored = None;
+    // 8. Store a successful compile: take its outputs and dependency list,
+    // answer the client, then hash, record and write the rest (a request
+    // for the same context waits for that, see `crate::pending`).
     let miss = trace::verdict_name(&checked.verdict);
-    if out.exit_code != 0 {
+    let captured = if out.exit_code != 0 {
         Stats::bump(&d.stats.errors);
         trace.record(d, "Error", &format!("{miss}; the compiler failed"), 0);
+        None
     } else {
-        let store_started = std::time::Instant::now();
-        let stored_now =
-            store_outcome::store(d, &ctx, &inv, &req, &plan, &out, took.as_millis() as u64);
-        tracing::debug!(
-            source = %ctx.source.display(),
-            us = store_started.elapsed().as_micros() as u64,
-            "store took"
-        );
-        match stored_now {
-            Ok(entry) => {
-                trace.record(d, miss, "compiled and stored", 0);
-                stored = Some(entry);
-            }
+        match store_outcome::capture(d, &ctx, &inv, &req, &plan, took.as_millis() as u64) {
+            Ok(c) => Some(c),
             Err(reason) => {
-                tracing::info!(source = %ctx.source.display(), reason, "result not stored");
-                d.stats.not_stored(reason);
-                trace.record(d, miss, &format!("compiled, not stored: {reason}"), 0);
+                not_stored(d, &trace, &ctx, miss, reason);
+                None
             }
         }
-    }
+    };
     compile_exec::cleanup(&plan);
+    let _pending = captured.as_ref().map(|_| d.pending.begin(ctx.key));
     let _ = ch.send(&Response::Stored);
-    if let Some(entry) = stored
-        && let Ok(delivery) = cached_hit::prepare(d, &ctx, &req, &entry.result)
-    {
-        let root = ctx.root.as_ref().map(|r| r.root.clone());
-        let entry = entry.map_paths(&|p| worktree::from_key(root.as_deref(), p));
+    let Some(captured) = captured else { return };
+
+    let store_started = std::time::Instant::now();
+    let stored = store_outcome::store(d, &ctx, &inv, &req, &plan, &out, captured);
+    tracing::debug!(
+        source = %ctx.source.display(),
+        us = store_started.elapsed().as_micros() as u64,
+        "store took"
+    );
+    let entry = match stored {
+        Ok(entry) => {
+            trace.record(d, miss, "compiled and stored", 0);
+            entry
+        }
+        Err(reason) => return not_stored(d, &trace, &ctx, miss, reason),
+    };
+    if let Ok(delivery) = cached_hit::prepare(d, &ctx, &req, &entry.result) {
+        let entry = worktree::entry_from_key(ctx.root.as_ref().map(|r| r.root.as_path()), entry);
         fast_paths::remember(d, &ctx, &req, req_key, &entry, delivery, trace.info());
     }
+}
+
+fn not_stored(
+    d: &Daemon,
+    trace: &Trace,
+    ctx: &context::Context,
+    miss: &'static str,
+    reason: &'static str,
+) {
+    tracing::info!(source = %ctx.source.display(), reason, "result not stored");
+    d.stats.not_stored(reason);
+    trace.record(d, miss, &format!("compiled, not stored: {reason}"), 0);
 }
 
 pub(crate) fn passthrough(d: &Daemon, ch: &mut Channel, trace: &Trace, reason: &'static str) {

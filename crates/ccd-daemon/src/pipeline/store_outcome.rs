@@ -29,6 +29,53 @@ use crate::state::Daemon;
 /// Why a successful compile was not stored.
 pub type Skip = &'static str;
 
+/// What is taken from a compile before its client is answered: the build
+/// may move or rewrite the outputs and its dependency file (automake's
+/// depcomp renames it) the moment the compiler returns.
+pub struct Captured {
+    /// The files the compile read, as the compiler spelled them.
+    spelled: Vec<Vec<u8>>,
+    user_depfile: Option<StoredDepfile>,
+    outputs: Vec<StoredOutput>,
+    compile_ms: u64,
+}
+
+pub fn capture(
+    d: &Daemon,
+    ctx: &Context,
+    inv: &Invocation,
+    req: &Req,
+    plan: &Plan,
+    compile_ms: u64,
+) -> Result<Captured, Skip> {
+    let (spelled, user_depfile) = learn_dependencies(d, ctx, inv, req, plan)?;
+    let outputs = store_outputs(d, ctx, plan)?;
+    if let Some(r) = ctx.root.as_ref().filter(|_| !inv.uses_or_makes_pch()) {
+        // Paths under the checkout root are stored relative to it; an output
+        // that still names the root (a path in a -D value, say) cannot be
+        // shared with another checkout.
+        let root = r.root.as_os_str().as_bytes();
+        let named = ctx
+            .outputs
+            .iter()
+            .map(|(_, p)| p)
+            .any(|p| std::fs::read(p).is_ok_and(|b| memchr::memmem::find(&b, root).is_some()));
+        if named {
+            return Err("an output names the checkout path");
+        }
+    }
+    Ok(Captured {
+        spelled,
+        user_depfile,
+        outputs,
+        compile_ms,
+    })
+}
+
+/// Stores a captured compile: hashes what it read, records its include
+/// lookups, and writes the result and the manifest entry. Runs after the
+/// client was answered; an input changed since the compile started means
+/// no store, as it would have before.
 pub fn store(
     d: &Daemon,
     ctx: &Context,
@@ -36,16 +83,23 @@ pub fn store(
     req: &Req,
     plan: &Plan,
     out: &CompileOutput,
-    compile_ms: u64,
+    captured: Captured,
 ) -> Result<ManifestEntry, Skip> {
-    let (spelled, user_depfile) = learn_dependencies(d, ctx, inv, req, plan)?;
+    let Captured {
+        spelled,
+        user_depfile,
+        outputs,
+        compile_ms,
+    } = captured;
 
-    // The source first, then every other file the compile read.
+    // The source first, then every other file the compile read (once).
     let mut paths: Vec<(Vec<u8>, std::path::PathBuf)> =
         vec![(inv.source.clone(), ctx.source.clone())];
+    let mut seen: rustc_hash::FxHashSet<Vec<u8>> = Default::default();
+    seen.insert(ctx.source.as_os_str().as_bytes().to_vec());
     for s in spelled {
         let abs = req.abs(&s);
-        if abs != ctx.source && !paths.iter().any(|(_, p)| *p == abs) {
+        if seen.insert(abs.as_os_str().as_bytes().to_vec()) {
             paths.push((s, abs));
         }
     }
@@ -152,21 +206,6 @@ pub fn store(
         Vec::new()
     };
 
-    let outputs = store_outputs(d, ctx, plan)?;
-    if let Some(r) = ctx.root.as_ref().filter(|_| !inv.uses_or_makes_pch()) {
-        // Paths under the checkout root are stored relative to it; an output
-        // that still names the root (a path in a -D value, say) cannot be
-        // shared with another checkout.
-        let root = r.root.as_os_str().as_bytes();
-        let named = ctx
-            .outputs
-            .iter()
-            .map(|(_, p)| p)
-            .any(|p| std::fs::read(p).is_ok_and(|b| memchr::memmem::find(&b, root).is_some()));
-        if named {
-            return Err("an output names the checkout path");
-        }
-    }
     let stderr_for = StderrFor::for_result(out.stderr.is_empty(), ctx.tty);
     let keyed_inputs = super::worktree::keyed_inputs(ctx.root.as_ref(), &inputs);
     let result_key = result_key(ctx, &keyed_inputs, date.as_deref(), stderr_for);

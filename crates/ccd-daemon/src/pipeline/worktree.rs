@@ -330,6 +330,18 @@ pub fn bytes_from_key(root: Option<&Path>, bytes: &[u8]) -> Vec<u8> {
 }
 
 /// A stored path back to an absolute one for the checkout at `root`.
+/// A stored entry with its paths resolved under `root`; without a root it
+/// is returned as it is (mapping would copy every recorded lookup).
+pub fn entry_from_key(
+    root: Option<&Path>,
+    entry: ccd_depgraph::ManifestEntry,
+) -> ccd_depgraph::ManifestEntry {
+    match root {
+        Some(r) => entry.map_paths(&|p| from_key(Some(r), p)),
+        None => entry,
+    }
+}
+
 pub fn from_key(root: Option<&Path>, path: &[u8]) -> Vec<u8> {
     match (path.first(), root) {
         (Some(&ROOT_MARK), Some(root)) => {

@@ -105,8 +105,7 @@ pub fn handle(
     if let Ok(entry) = stored
         && let Ok(delivery) = cached_hit::prepare(d, &ctx, req, &entry.result)
     {
-        let root = ctx.root.as_ref().map(|r| r.root.clone());
-        let entry = entry.map_paths(&|p| worktree::from_key(root.as_deref(), p));
+        let entry = worktree::entry_from_key(ctx.root.as_ref().map(|r| r.root.as_path()), entry);
         fast_paths::remember(d, &ctx, req, req_key, &entry, delivery, trace.info());
     }
 }
