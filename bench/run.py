@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import re
+import resource
 import tempfile
 import shlex
 import shutil
@@ -177,9 +178,48 @@ class Stats:
         return f"hits={self.hits} misses={self.misses} other={self.other}"
 
 
+def daemon_cpu(comms: tuple[str, ...]) -> dict[tuple[int, int], float]:
+    """CPU seconds (own and reaped children's) of our processes named one
+    of `comms`, by (pid, start time)."""
+    out = {}
+    if not comms:
+        return out
+    tick = os.sysconf("SC_CLK_TCK")
+    uid = os.getuid()
+    for d in glob.glob("/proc/[0-9]*"):
+        try:
+            if os.stat(d).st_uid != uid:
+                continue
+            raw = open(f"{d}/stat").read()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1:raw.rindex(")")]
+        if comm not in comms:
+            continue
+        f = raw[raw.rindex(")") + 2:].split()
+        # utime, stime, cutime, cstime; starttime
+        out[(int(d[6:]), int(f[19]))] = sum(int(x) for x in f[11:15]) / tick
+    return out
+
+
+def cpu_of(tool: "Tool", fn):
+    """Runs fn; returns (its result, CPU seconds of our child processes
+    plus the tool's daemon meanwhile)."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    d0 = daemon_cpu(tool.daemon_comms)
+    v = fn()
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    d1 = daemon_cpu(tool.daemon_comms)
+    children = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return v, children + sum(c - d0.get(k, 0.0) for k, c in d1.items())
+
+
 class Tool:
     name = "?"
     has_daemon = False
+    # Process names (/proc/PID/comm) of the tool's server or daemon, whose
+    # CPU time counts towards a build's.
+    daemon_comms: tuple[str, ...] = ()
     # Daemon statistics live in memory: they restart from zero with the daemon.
     stats_reset_on_restart = False
 
@@ -223,6 +263,7 @@ class Bare(Tool):
 class Ccd(Tool):
     name = "ccd"
     has_daemon = True
+    daemon_comms = ("ccd",)
     stats_reset_on_restart = True
 
     def __init__(self, cfg):
@@ -299,6 +340,7 @@ class Ccache(Tool):
 class Sccache(Tool):
     name = "sccache"
     has_daemon = True
+    daemon_comms = ("sccache",)
     stats_reset_on_restart = True
 
     def __init__(self, cfg):
@@ -348,6 +390,7 @@ class Sccache(Tool):
 class Zccache(Tool):
     name = "zccache"
     has_daemon = True
+    daemon_comms = ("zccache",)
     stats_reset_on_restart = True
 
     def __init__(self, cfg):
@@ -801,8 +844,10 @@ class Bench:
         nobj = len(proj.objects())
         wl = set(a.workloads)
         rid_cold, rid_warm, rid_restart = f"e-{proj.name}", f"d-{proj.name}", f"f-{proj.name}"
+        rid_cpu = f"cpu-{proj.name}"
         if "e" in wl:
             res.add_row(rid_cold, f"e. {proj.label}: cold build, empty cache ({nobj} objects)", "s")
+            res.add_row(rid_cpu, f"e. {proj.label}: cold build, CPU seconds (compilers, wrappers, daemon)", "s")
         if "d" in wl:
             res.add_row(rid_warm, f"d. {proj.label}: warm rebuild ({nobj} objects)", "s")
         if "f" in wl:
@@ -820,22 +865,27 @@ class Bench:
                 t = self.tools[name]
                 d = dirs[name]
                 if name == "bare":
-                    s = self.make(t, proj, d)
-                    log(f"{proj.name} r{r} bare: full build {s:.2f}s")
+                    s, cpu = cpu_of(t, lambda: self.make(t, proj, d))
+                    log(f"{proj.name} r{r} bare: full build {s:.2f}s, {cpu:.2f} CPU-s")
                     for rid in (rid_cold, rid_warm, rid_restart):
                         res.add(rid, "bare", s)
+                    res.add(rid_cpu, "bare", cpu)
                     self.compare_objects("bare", t, proj, d)
                     continue
                 # e: cold. The cache is emptied and the daemon restarted
                 # (untimed); the daemon is running, as in normal use.
                 if "e" in wl or r == 0:
                     t.wipe()
-                    s, delta = self.timed_stats_delta(t, lambda: self.make(t, proj, d))
+                    # The stats request after the build waits for stores the
+                    # daemon finishes after answering: counted in the CPU.
+                    (s, delta), cpu = cpu_of(
+                        t, lambda: self.timed_stats_delta(t, lambda: self.make(t, proj, d)))
                     if "e" in wl:
                         res.add(rid_cold, name, s)
+                        res.add(rid_cpu, name, cpu)
                         self.check_delta(rid_cold, t, delta, 0, nobj)
                         self.compare_objects(rid_cold, t, proj, d)
-                    log(f"{proj.name} r{r} {name}: cold {s:.2f}s ({delta})")
+                    log(f"{proj.name} r{r} {name}: cold {s:.2f}s, {cpu:.2f} CPU-s ({delta})")
                 # d: warm rebuild.
                 if "d" in wl:
                     s, delta = self.timed_stats_delta(t, lambda: self.make(t, proj, d))

@@ -40,6 +40,9 @@ struct Inner {
     /// A move into an output's directory failed (another filesystem):
     /// spares do not help there.
     cross_device: bool,
+    /// Replaced outputs moved aside by hits, deleted after the answer.
+    trash: Vec<PathBuf>,
+    trashed: u64,
 }
 
 struct Spare {
@@ -96,7 +99,7 @@ impl Spares {
             .set_accessed(std::time::SystemTime::now())
             .set_modified(std::time::SystemTime::now());
         let fresh = std::fs::File::open(&s.path).and_then(|f| f.set_times(now));
-        let moved = fresh.and_then(|()| ccd_store::replace(&s.path, dest));
+        let moved = fresh.and_then(|()| self.swap_in(&s.path, dest));
         match moved {
             Ok(()) => true,
             Err(e) => {
@@ -109,9 +112,35 @@ impl Spares {
         }
     }
 
-    /// Makes the spares wanted since the last call (after the answer is
-    /// sent: this is off the client's path).
+    /// Moves `spare` to `dest`. A file already at `dest` is first moved
+    /// aside into the spares directory and deleted after the answer:
+    /// unlinking a large object frees its blocks, which took longer than
+    /// the rest of an SQLite hit. Where it cannot be moved (another
+    /// filesystem) it is removed here.
+    fn swap_in(&self, spare: &Path, dest: &Path) -> std::io::Result<()> {
+        // Never a directory: the compiler would fail on it, and it is not
+        // ours to move.
+        if std::fs::symlink_metadata(dest).is_ok_and(|m| !m.is_dir()) {
+            let n = {
+                let mut g = self.lock();
+                g.trashed += 1;
+                g.trashed
+            };
+            let trash = self.dir.join(format!("trash-{n}"));
+            if std::fs::rename(dest, &trash).is_ok() {
+                self.lock().trash.push(trash);
+            }
+        }
+        ccd_store::replace(spare, dest)
+    }
+
+    /// Deletes the outputs hits moved aside, and makes the spares wanted
+    /// since the last call (after the answer is sent: this is off the
+    /// client's path).
     pub fn refill(&self, j: &Journal) {
+        for t in std::mem::take(&mut self.lock().trash) {
+            let _ = std::fs::remove_file(t);
+        }
         let wanted = std::mem::take(&mut self.lock().wanted);
         for (blob, mode, size) in wanted {
             let key = (blob, mode);
@@ -174,6 +203,7 @@ impl Spares {
         let mut g = self.lock();
         g.ready.clear();
         g.wanted.clear();
+        g.trash.clear();
         g.total_bytes = 0;
         let _ = std::fs::remove_dir_all(&self.dir);
     }

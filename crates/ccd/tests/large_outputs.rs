@@ -110,6 +110,64 @@ fn a_hit_moves_the_spare_into_place_with_a_fresh_mtime() {
     assert!(mtime > before, "a delivered output gets a fresh mtime");
 }
 
+/// A hit moves the file it replaces aside and deletes it after answering:
+/// the old file keeps only the names the user gave it, and nothing is left
+/// behind in the cache directory.
+#[test]
+fn the_replaced_output_is_deleted_after_the_answer() {
+    let (env, object) = setup();
+    env.cc_expect(Outcome::Miss, "gcc", &args("a.o"));
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    let spare = wait_for_spare(&env);
+    let spare_ino = ino(&spare);
+    // Another name for the output about to be replaced.
+    std::fs::hard_link(env.path("a.o"), env.path("kept.o")).unwrap();
+    let links = |p: &Path| std::fs::metadata(p).unwrap().nlink();
+    assert_eq!(links(&env.path("kept.o")), 2);
+
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    assert_eq!(ino(&env.path("a.o")), spare_ino, "served from the spare");
+    assert!(
+        env.read("a.o") == object,
+        "a.o differs from the bare object"
+    );
+    let start = Instant::now();
+    while links(&env.path("kept.o")) != 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the replaced output still has a name in the cache directory"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        env.read("kept.o") == object,
+        "the user's own name is intact"
+    );
+    let left: Vec<_> = std::fs::read_dir(env.cache.join("spares"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("trash"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// A directory where the output belongs is never moved or removed: the
+/// compiler reports it, as without ccd.
+#[test]
+fn a_directory_in_the_place_of_a_large_output_is_left_alone() {
+    let (env, _) = setup();
+    env.cc_expect(Outcome::Miss, "gcc", &args("a.o"));
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    wait_for_spare(&env);
+    std::fs::remove_file(env.path("a.o")).unwrap();
+    env.write("a.o/inside", "mine");
+    let bare = env.bare("gcc", &args("a.o"));
+    let out = env.cc("gcc", &args("a.o"));
+    assert!(!out.status.success());
+    assert_eq!(out.status.code(), bare.status.code());
+    assert_eq!(env.read("a.o/inside"), b"mine");
+}
+
 #[test]
 fn writing_into_a_delivered_output_changes_nothing_else() {
     let (env, object) = setup();

@@ -238,6 +238,10 @@ fn journal_and_analyze() {
         env.cc_expect(Outcome::Miss, cc, BAD);
         let out = env.cc(cc, &["-c", "b.c", "c.c"]);
         assert_ok(&out);
+        // A miss's line is written when its store is done, which may be
+        // just after the compile returned; the session's statistics wait
+        // for that.
+        session_stats(&env, &id);
 
         let text = std::fs::read_to_string(&journal).unwrap();
         let lines: Vec<serde_json::Value> = text
