@@ -390,7 +390,7 @@ class Sccache(Tool):
 class Zccache(Tool):
     name = "zccache"
     has_daemon = True
-    daemon_comms = ("zccache",)
+    daemon_comms = ("zccache", "zccache-daemon")
     stats_reset_on_restart = True
 
     def __init__(self, cfg):
@@ -1290,6 +1290,25 @@ class Bench:
             L.append("")
             L.extend(ratio_to_bare_table(build_rows, cached))
             L.append("")
+            cold_rows = [r for r in build_rows if r[0].startswith(("e-", "cpu-"))]
+            if cold_rows:
+                # A tool's cold build and the bare build of the same round
+                # ran minutes apart at most: their ratio cancels the drift
+                # of the machine's speed between rounds.
+                L.append("Cold builds round by round: each round's build against the bare build of the "
+                         "same round (median of the rounds; each round's ratio in brackets).")
+                L.append("")
+                L.append("| workload | " + " | ".join(cached) + " |")
+                L.append("|---|" + "---:|" * len(cached))
+                for rid, label, _ in cold_rows:
+                    bare = res.samples.get((rid, "bare"), [])
+                    cells = []
+                    for t in cached:
+                        ratios = [v / b for v, b in zip(res.samples.get((rid, t), []), bare) if b]
+                        cells.append(f"{statistics.median(ratios):.3f}× ({', '.join(f'{x:.2f}' for x in ratios)})"
+                                     if ratios else "–")
+                    L.append(f"| {label} | " + " | ".join(cells) + " |")
+                L.append("")
 
         if rust_rows:
             L.append("## Rust: wall time of cargo (ratio to bare cargo)")

@@ -9,6 +9,12 @@
 //! moment a spare is written the file watcher watches it; one that was
 //! written to since, or replaced, is never served. Without the watcher
 //! there are no spares and hits copy.
+//!
+//! The file a hit replaces is moved aside into the same directory and
+//! dealt with after the answer: if its content is still the blob's (the
+//! previous hit's output, untouched: checked by hashing it, under watch),
+//! it becomes the next spare, so repeated hits of one output swap two
+//! files and copy nothing; otherwise it is deleted.
 
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
@@ -42,7 +48,17 @@ struct Inner {
     cross_device: bool,
     /// Replaced outputs moved aside by hits, deleted after the answer.
     trash: Vec<PathBuf>,
-    trashed: u64,
+    /// Replaced outputs that may have been this spare's own output of an
+    /// earlier hit: after the answer, one whose content is still the
+    /// blob's becomes the next spare, instead of a fresh copy.
+    recycle: Vec<Recycled>,
+    moved_aside: u64,
+}
+
+struct Recycled {
+    path: PathBuf,
+    blob: PathBuf,
+    mode: u32,
 }
 
 struct Spare {
@@ -51,6 +67,9 @@ struct Spare {
     since: u64,
     ino: u64,
     size: u64,
+    /// A write through a shared mapping raises no inotify event, but
+    /// changes the status-change time.
+    ctime_ns: i64,
 }
 
 impl Spares {
@@ -86,8 +105,12 @@ impl Spares {
         let bytes = s.path.as_os_str().as_bytes();
         j.sync();
         let intact = j.file_untouched(bytes, s.since)
-            && ccd_filestate::stat(&s.path)
-                .is_ok_and(|st| st.ino == s.ino && st.size == s.size && st.mode & 0o7777 == mode);
+            && ccd_filestate::stat(&s.path).is_ok_and(|st| {
+                st.ino == s.ino
+                    && st.size == s.size
+                    && st.ctime_ns == s.ctime_ns
+                    && st.mode & 0o7777 == mode
+            });
         j.unwatch_file(bytes);
         if !intact {
             tracing::debug!(spare = %s.path.display(), "spare changed; copying");
@@ -99,7 +122,7 @@ impl Spares {
             .set_accessed(std::time::SystemTime::now())
             .set_modified(std::time::SystemTime::now());
         let fresh = std::fs::File::open(&s.path).and_then(|f| f.set_times(now));
-        let moved = fresh.and_then(|()| self.swap_in(&s.path, dest));
+        let moved = fresh.and_then(|()| self.swap_in(&s.path, dest, blob, mode, s.size));
         match moved {
             Ok(()) => true,
             Err(e) => {
@@ -113,33 +136,105 @@ impl Spares {
     }
 
     /// Moves `spare` to `dest`. A file already at `dest` is first moved
-    /// aside into the spares directory and deleted after the answer:
-    /// unlinking a large object frees its blocks, which took longer than
-    /// the rest of an SQLite hit. Where it cannot be moved (another
-    /// filesystem) it is removed here.
-    fn swap_in(&self, spare: &Path, dest: &Path) -> std::io::Result<()> {
+    /// aside into the spares directory, and dealt with after the answer
+    /// (unlinking a large object frees its blocks, which took longer than
+    /// the rest of an SQLite hit): deleted, or, when it still holds this
+    /// blob (the output of the previous hit, untouched), kept as the next
+    /// spare, so back-to-back hits copy nothing. Where it cannot be moved
+    /// (another filesystem) it is removed here.
+    fn swap_in(
+        &self,
+        spare: &Path,
+        dest: &Path,
+        blob: &Path,
+        mode: u32,
+        size: u64,
+    ) -> std::io::Result<()> {
         // Never a directory: the compiler would fail on it, and it is not
-        // ours to move.
-        if std::fs::symlink_metadata(dest).is_ok_and(|m| !m.is_dir()) {
+        // ours to move. A file with other names is the user's too.
+        let old = std::fs::symlink_metadata(dest).ok().filter(|m| !m.is_dir());
+        if let Some(m) = old {
             let n = {
                 let mut g = self.lock();
-                g.trashed += 1;
-                g.trashed
+                g.moved_aside += 1;
+                g.moved_aside
             };
-            let trash = self.dir.join(format!("trash-{n}"));
-            if std::fs::rename(dest, &trash).is_ok() {
-                self.lock().trash.push(trash);
+            let reusable = m.is_file() && m.nlink() == 1 && m.len() == size;
+            let aside = self.dir.join(format!("aside-{n}"));
+            if std::fs::rename(dest, &aside).is_ok() {
+                let mut g = self.lock();
+                if reusable {
+                    g.recycle.push(Recycled {
+                        path: aside,
+                        blob: blob.to_path_buf(),
+                        mode,
+                    });
+                } else {
+                    g.trash.push(aside);
+                }
+                drop(g);
+                return std::fs::rename(spare, dest);
             }
         }
         ccd_store::replace(spare, dest)
+    }
+
+    /// A replaced output kept as the spare of its blob if its content is
+    /// still the blob's (watched from before it is read, so a later write
+    /// is seen too); deleted otherwise.
+    fn recycle(&self, j: &Journal, r: Recycled) {
+        let key = (r.blob, r.mode);
+        let Some((path, tmp)) = self.spare_paths(&key.0, r.mode) else {
+            let _ = std::fs::remove_file(&r.path);
+            return;
+        };
+        if self.lock().ready.contains_key(&key) || std::fs::rename(&r.path, &tmp).is_err() {
+            let _ = std::fs::remove_file(&r.path);
+            return;
+        }
+        let expected = key
+            .0
+            .parent()
+            .and_then(Path::file_name)
+            .zip(key.0.file_name());
+        let Some(spare) = self.adopt(j, &tmp, &path, r.mode, |f| {
+            let mut h = blake3::Hasher::new();
+            let hex = h.update_reader(f).ok().map(|h| h.finalize().to_hex());
+            hex.zip(expected).is_some_and(|(hex, (shard, name))| {
+                let mut want = shard.to_os_string();
+                want.push(name);
+                want.as_bytes() == hex.as_bytes()
+            })
+        }) else {
+            return;
+        };
+        let mut g = self.lock();
+        if g.total_bytes + spare.size > self.max_bytes {
+            drop(g);
+            j.unwatch_file(spare.path.as_os_str().as_bytes());
+            let _ = std::fs::remove_file(&spare.path);
+            return;
+        }
+        g.total_bytes += spare.size;
+        if let Some(old) = g.ready.insert(key, spare) {
+            g.total_bytes -= old.size;
+        }
     }
 
     /// Deletes the outputs hits moved aside, and makes the spares wanted
     /// since the last call (after the answer is sent: this is off the
     /// client's path).
     pub fn refill(&self, j: &Journal) {
-        for t in std::mem::take(&mut self.lock().trash) {
+        // Taken in `let`s: a guard in a `for` head lives through the loop.
+        let (trash, recycle) = {
+            let mut g = self.lock();
+            (std::mem::take(&mut g.trash), std::mem::take(&mut g.recycle))
+        };
+        for t in trash {
             let _ = std::fs::remove_file(t);
+        }
+        for r in recycle {
+            self.recycle(j, r);
         }
         let wanted = std::mem::take(&mut self.lock().wanted);
         for (blob, mode, size) in wanted {
@@ -161,6 +256,17 @@ impl Spares {
     }
 
     fn make(&self, j: &Journal, blob: &Path, mode: u32) -> Option<Spare> {
+        let (path, tmp) = self.spare_paths(blob, mode)?;
+        if ccd_store::deliver(blob, &tmp, mode).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+            return None;
+        }
+        self.adopt(j, &tmp, &path, mode, |_| true)
+    }
+
+    /// Where the spare of `blob` lives, and the temporary name it is
+    /// prepared under; `None` if the spares directory is not ours.
+    fn spare_paths(&self, blob: &Path, mode: u32) -> Option<(PathBuf, PathBuf)> {
         let name = blob.file_name()?;
         let shard = blob.parent()?.file_name()?;
         let mut file = shard.to_os_string();
@@ -175,26 +281,44 @@ impl Spares {
         if !ours {
             return None;
         }
-        // Written and watched under a temporary name, then moved to its
-        // own: whatever is found under the spare's name later is judged
-        // against the file written here, never one put there meanwhile.
         let mut tmp = path.clone().into_os_string();
         tmp.push(".new");
-        let tmp = PathBuf::from(tmp);
-        ccd_store::deliver(blob, &tmp, mode).ok()?;
-        let watched = j
-            .watch_file(&tmp, path.as_os_str().as_bytes())
-            .zip(ccd_filestate::stat(&tmp).ok());
-        let Some((since, st)) = watched.filter(|_| std::fs::rename(&tmp, &path).is_ok()) else {
-            let _ = std::fs::remove_file(&tmp);
-            j.unwatch_file(path.as_os_str().as_bytes());
+        Some((path, PathBuf::from(tmp)))
+    }
+
+    /// Watches the file at `tmp`, checks it with `accept` (after the watch
+    /// is set: a write during the check is seen), then moves it to `path`:
+    /// whatever is found under the spare's name later is judged against
+    /// the file watched here, never one put there meanwhile.
+    fn adopt(
+        &self,
+        j: &Journal,
+        tmp: &Path,
+        path: &Path,
+        mode: u32,
+        accept: impl FnOnce(std::fs::File) -> bool,
+    ) -> Option<Spare> {
+        let key = path.as_os_str().as_bytes();
+        let adopted = j.watch_file(tmp, key).and_then(|since| {
+            let st = ccd_filestate::stat(tmp).ok()?;
+            let file = std::fs::File::open(tmp).ok()?;
+            let fits = st.mode & 0o7777 == mode && st.is_file() && accept(file);
+            (fits && std::fs::rename(tmp, path).is_ok()).then_some(())?;
+            // Stamped after the move: a rename sets the status-change time.
+            let moved = ccd_filestate::stat(path).ok().filter(|m| m.ino == st.ino)?;
+            Some((since, moved))
+        });
+        let Some((since, st)) = adopted else {
+            let _ = std::fs::remove_file(tmp);
+            j.unwatch_file(key);
             return None;
         };
         Some(Spare {
-            path,
+            path: path.to_path_buf(),
             since,
             ino: st.ino,
             size: st.size,
+            ctime_ns: st.ctime_ns,
         })
     }
 
@@ -204,6 +328,7 @@ impl Spares {
         g.ready.clear();
         g.wanted.clear();
         g.trash.clear();
+        g.recycle.clear();
         g.total_bytes = 0;
         let _ = std::fs::remove_dir_all(&self.dir);
     }

@@ -110,9 +110,10 @@ fn a_hit_moves_the_spare_into_place_with_a_fresh_mtime() {
     assert!(mtime > before, "a delivered output gets a fresh mtime");
 }
 
-/// A hit moves the file it replaces aside and deletes it after answering:
-/// the old file keeps only the names the user gave it, and nothing is left
-/// behind in the cache directory.
+/// A hit moves the file it replaces aside and deletes it after answering
+/// (a file with another name is never reused as a spare): the old file
+/// keeps only the names the user gave it, and nothing is left behind in
+/// the cache directory.
 #[test]
 fn the_replaced_output_is_deleted_after_the_answer() {
     let (env, object) = setup();
@@ -146,9 +147,83 @@ fn the_replaced_output_is_deleted_after_the_answer() {
     let left: Vec<_> = std::fs::read_dir(env.cache.join("spares"))
         .unwrap()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("trash"))
+        .filter(|e| e.file_name().to_string_lossy().starts_with("aside"))
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// The spare, once it appears, with the inode `ino` (waits: spares are
+/// made after the answer).
+fn wait_for_spare_ino(env: &Env, ino_wanted: u64) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        let spare = wait_for_spare(env);
+        if std::fs::metadata(&spare).is_ok_and(|m| m.ino() == ino_wanted) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+/// Back-to-back hits copy nothing: the output a hit replaces, still the
+/// stored content, becomes the next spare, so the two files take turns.
+#[test]
+fn the_output_a_hit_replaces_becomes_the_next_spare() {
+    let (env, object) = setup();
+    env.cc_expect(Outcome::Miss, "gcc", &args("a.o"));
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    wait_for_spare(&env);
+    let first = ino(&env.path("a.o"));
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    let second = ino(&env.path("a.o"));
+    assert_ne!(first, second);
+    assert!(
+        wait_for_spare_ino(&env, first),
+        "the replaced output did not become the spare"
+    );
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    assert_eq!(
+        ino(&env.path("a.o")),
+        first,
+        "served from the recycled file"
+    );
+    assert!(
+        env.read("a.o") == object,
+        "a.o differs from the bare object"
+    );
+    assert!(wait_for_spare_ino(&env, second));
+}
+
+/// An output written to after its hit is not reused when the next hit
+/// replaces it: that hit, and the one after, deliver the stored content.
+#[test]
+fn a_replaced_output_that_was_written_to_is_not_reused() {
+    let (env, object) = setup();
+    env.cc_expect(Outcome::Miss, "gcc", &args("a.o"));
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    wait_for_spare(&env);
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    // Same size, other bytes: only the content tells.
+    scribble(&env.path("a.o"));
+    assert!(env.read("a.o") != object);
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    assert!(
+        env.read("a.o") == object,
+        "a.o differs from the bare object"
+    );
+    // Whatever spare there is holds the stored content (an inode number
+    // may be reused by a fresh copy, so the content is what is checked).
+    let spare = wait_for_spare(&env);
+    assert!(
+        std::fs::read(&spare).unwrap() == object,
+        "the written-to output became the spare"
+    );
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    assert!(
+        env.read("a.o") == object,
+        "a.o differs from the bare object"
+    );
 }
 
 /// A directory where the output belongs is never moved or removed: the
