@@ -18,8 +18,10 @@ use crate::store::Store;
 /// Eviction frees down to this share of the limit, so it runs rarely.
 const TARGET_PERCENT: u64 = 80;
 /// A blob younger than this and referenced by no result may belong to a
-/// store whose result record is being written right now.
-const BLOB_GRACE: Duration = Duration::from_secs(1);
+/// store whose result record is still to be written: the daemon stores a
+/// miss's outputs first, answers the client, and writes the result after
+/// hashing the inputs (it waits at most 10 s for such a store).
+const BLOB_GRACE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct EvictReport {
