@@ -192,22 +192,23 @@ impl Spares {
             let _ = std::fs::remove_file(&r.path);
             return;
         }
-        let expected = key
-            .0
-            .parent()
-            .and_then(Path::file_name)
-            .zip(key.0.file_name());
-        let Some(spare) = self.adopt(j, &tmp, &path, r.mode, |f| {
-            let mut h = blake3::Hasher::new();
-            let hex = h.update_reader(f).ok().map(|h| h.finalize().to_hex());
-            hex.zip(expected).is_some_and(|(hex, (shard, name))| {
-                let mut want = shard.to_os_string();
-                want.push(name);
-                want.as_bytes() == hex.as_bytes()
-            })
-        }) else {
-            return;
-        };
+        // A blob is stored under its digest: `<shard>/<rest of the hex>`.
+        let expected = key.0.parent().and_then(Path::file_name).map(|shard| {
+            let mut hex = shard.to_os_string();
+            hex.push(key.0.file_name().unwrap_or_default());
+            hex
+        });
+        let spare = self.adopt(j, &tmp, &path, r.mode, |f| {
+            let found = ccd_filestate::digest_reader(f).ok().map(|d| d.to_hex());
+            found.is_some_and(|d| expected.is_some_and(|e| e.as_bytes() == d.as_bytes()))
+        });
+        if let Some(spare) = spare {
+            self.keep(j, key, spare);
+        }
+    }
+
+    /// Makes `spare` the ready spare of `key`, within the size budget.
+    fn keep(&self, j: &Journal, key: (PathBuf, u32), spare: Spare) {
         let mut g = self.lock();
         if g.total_bytes + spare.size > self.max_bytes {
             drop(g);
@@ -246,11 +247,7 @@ impl Spares {
                 }
             }
             if let Some(spare) = self.make(j, &key.0, mode) {
-                let mut g = self.lock();
-                g.total_bytes += spare.size;
-                if let Some(old) = g.ready.insert(key, spare) {
-                    g.total_bytes -= old.size;
-                }
+                self.keep(j, key, spare);
             }
         }
     }

@@ -19,3 +19,11 @@ impl std::fmt::Debug for Digest {
 pub fn digest_bytes(bytes: &[u8]) -> Digest {
     Digest(*blake3::hash(bytes).as_bytes())
 }
+
+/// The digest of everything `r` yields, read in chunks (no buffer the size
+/// of the file: tens of megabytes of `cc1plus` would fault in fresh pages).
+pub fn digest_reader(r: impl std::io::Read) -> std::io::Result<Digest> {
+    let mut h = blake3::Hasher::new();
+    h.update_reader(r)?;
+    Ok(Digest(*h.finalize().as_bytes()))
+}

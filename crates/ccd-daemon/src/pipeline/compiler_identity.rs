@@ -231,12 +231,9 @@ fn probe_rustc(req: &Req, path: &Path) -> Result<(Stamps, Compiler), IdentifyErr
     Ok((stamps, compiler))
 }
 
-/// A file's BLAKE3 digest, read in chunks (a compiler's `cc1plus` is tens
-/// of megabytes: reading it whole costs more in page faults than hashing).
+/// A file's BLAKE3 digest, read in chunks.
 fn hash_file(path: &Path) -> io::Result<[u8; 32]> {
-    let mut h = blake3::Hasher::new();
-    h.update_reader(std::fs::File::open(path)?)?;
-    Ok(*h.finalize().as_bytes())
+    Ok(ccd_filestate::digest_reader(std::fs::File::open(path)?)?.0)
 }
 
 /// A question to the compiler driver, running.
@@ -291,12 +288,10 @@ impl DateProbe {
     fn finish(self) -> bool {
         self.0
             .and_then(|c| c.wait_with_output().ok())
-            .is_some_and(|o| memchr_find(&o.stdout, b"\"Jan  1 1970\" \"00:00:00\""))
+            .is_some_and(|o| {
+                memchr::memmem::find(&o.stdout, b"\"Jan  1 1970\" \"00:00:00\"").is_some()
+            })
     }
-}
-
-fn memchr_find(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 fn run_stdout(req: &Req, path: &Path, args: &[&str]) -> Option<Vec<u8>> {
