@@ -11,16 +11,20 @@
 //! there are no spares and hits copy.
 //!
 //! The file a hit replaces is moved aside into the same directory and
-//! dealt with after the answer: if its content is still the blob's (the
-//! previous hit's output, untouched: checked by hashing it, under watch),
-//! it becomes the next spare, so repeated hits of one output swap two
-//! files and copy nothing; otherwise it is deleted.
+//! dealt with after the answer: if its content is still the blob's, it
+//! becomes the next spare, so repeated hits of one output swap two files
+//! and copy nothing; otherwise it is deleted. A spare delivered by a hit
+//! stays watched where it lands, so when the next hit replaces it, no
+//! event and an unchanged status-change time show it untouched without
+//! reading it (hashing a 1.4 MB object cost four times the rest of the
+//! hit). Any other replaced file of the right size is hashed, under watch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ccd_filestate::Journal;
 
@@ -29,11 +33,27 @@ pub const MIN_BYTES: u64 = 256 * 1024;
 /// At most this many bytes of spares at once (and at most an eighth of
 /// the cache's size limit).
 const MAX_TOTAL_BYTES: u64 = 512 * 1024 * 1024;
+/// Delivered spares watched at once (each holds an inotify watch).
+const MAX_DELIVERED: usize = 256;
 
 pub struct Spares {
+    pub counts: Counts,
     dir: PathBuf,
     max_bytes: u64,
     inner: Mutex<Inner>,
+}
+
+/// What spares did since the daemon started (`ccd status`).
+#[derive(Default)]
+pub struct Counts {
+    pub served: AtomicU64,
+    pub copied: AtomicU64,
+    pub reused_unread: AtomicU64,
+    pub reused_hashed: AtomicU64,
+}
+
+fn count(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
 }
 
 #[derive(Default)]
@@ -53,12 +73,37 @@ struct Inner {
     /// blob's becomes the next spare, instead of a fresh copy.
     recycle: Vec<Recycled>,
     moved_aside: u64,
+    /// Spares hits moved into place, still watched, by (device, inode);
+    /// oldest first in `delivered_order` (by sequence number: an entry
+    /// replaced since is stale there).
+    delivered: HashMap<(u64, u64), Delivered>,
+    delivered_order: VecDeque<(u64, (u64, u64))>,
+    delivered_seq: u64,
+    /// Watches to remove after the answer.
+    unwatch: Vec<Box<[u8]>>,
 }
 
 struct Recycled {
     path: PathBuf,
     blob: PathBuf,
     mode: u32,
+    /// Set when the replaced file is a spare delivered by an earlier hit
+    /// and its status-change time is still the one it had then.
+    delivered: Option<Delivered>,
+}
+
+/// A spare a hit moved into place.
+struct Delivered {
+    /// The key it is watched under in the journal.
+    key: Box<[u8]>,
+    since: u64,
+    blob: PathBuf,
+    mode: u32,
+    size: u64,
+    /// Its status-change time right after the move.
+    ctime_ns: i64,
+    /// Its place in `delivered_order`.
+    seq: u64,
 }
 
 struct Spare {
@@ -78,6 +123,7 @@ impl Spares {
     pub fn open(dir: PathBuf, cache_limit: u64) -> Spares {
         let _ = std::fs::remove_dir_all(&dir);
         Spares {
+            counts: Counts::default(),
             dir,
             max_bytes: MAX_TOTAL_BYTES.min(cache_limit / 8),
             inner: Mutex::new(Inner::default()),
@@ -111,9 +157,9 @@ impl Spares {
                     && st.ctime_ns == s.ctime_ns
                     && st.mode & 0o7777 == mode
             });
-        j.unwatch_file(bytes);
         if !intact {
             tracing::debug!(spare = %s.path.display(), "spare changed; copying");
+            j.unwatch_file(bytes);
             let _ = std::fs::remove_file(&s.path);
             return false;
         }
@@ -124,13 +170,63 @@ impl Spares {
         let fresh = std::fs::File::open(&s.path).and_then(|f| f.set_times(now));
         let moved = fresh.and_then(|()| self.swap_in(&s.path, dest, blob, mode, s.size));
         match moved {
-            Ok(()) => true,
+            Ok(()) => {
+                count(&self.counts.served);
+                self.track_delivered(j, &s, blob, dest, mode);
+                true
+            }
             Err(e) => {
                 if e.raw_os_error() == Some(libc::EXDEV) {
                     self.lock().cross_device = true;
                 }
+                j.unwatch_file(bytes);
                 let _ = std::fs::remove_file(&s.path);
                 false
+            }
+        }
+    }
+
+    /// Goes on watching spare `s`, just moved to `dest`, so that when a
+    /// later hit replaces it, it is known untouched without reading it.
+    fn track_delivered(&self, j: &Journal, s: &Spare, blob: &Path, dest: &Path, mode: u32) {
+        let spare_key = s.path.as_os_str().as_bytes();
+        // Stamped after the move: a rename sets the status-change time.
+        let st = match ccd_filestate::stat_nofollow(dest) {
+            Ok(st) if st.ino == s.ino => st,
+            _ => {
+                self.lock().unwatch.push(spare_key.into());
+                return;
+            }
+        };
+        let mut key = self.dir.as_os_str().as_bytes().to_vec();
+        key.extend_from_slice(format!("/delivered-{}-{}", st.dev, st.ino).as_bytes());
+        if !j.rekey_file(spare_key, &key) {
+            return;
+        }
+        let mut g = self.lock();
+        g.delivered_seq += 1;
+        let seq = g.delivered_seq;
+        let id = (st.dev, st.ino);
+        let d = Delivered {
+            key: key.into(),
+            seq,
+            since: s.since,
+            blob: blob.to_path_buf(),
+            mode,
+            size: s.size,
+            ctime_ns: st.ctime_ns,
+        };
+        // The key names the inode: one delivered again keeps its watch.
+        g.delivered.insert(id, d);
+        g.delivered_order.push_back((seq, id));
+        while g.delivered_order.len() > MAX_DELIVERED {
+            let Some((seq, id)) = g.delivered_order.pop_front() else {
+                break;
+            };
+            if g.delivered.get(&id).is_some_and(|d| d.seq == seq)
+                && let Some(d) = g.delivered.remove(&id)
+            {
+                g.unwatch.push(d.key);
             }
         }
     }
@@ -154,20 +250,35 @@ impl Spares {
         // ours to move. A file with other names is the user's too.
         let old = std::fs::symlink_metadata(dest).ok().filter(|m| !m.is_dir());
         if let Some(m) = old {
-            let n = {
+            let (n, delivered) = {
                 let mut g = self.lock();
                 g.moved_aside += 1;
-                g.moved_aside
+                (g.moved_aside, g.delivered.remove(&(m.dev(), m.ino())))
             };
             let reusable = m.is_file() && m.nlink() == 1 && m.len() == size;
+            let ctime_ns = m.ctime() * 1_000_000_000 + m.ctime_nsec();
+            // Still as delivered: same blob, and no change of status since
+            // (a write through a shared mapping changes that, unseen by
+            // the watcher).
+            let (delivered, stale) = match delivered {
+                Some(d)
+                    if reusable && d.blob == blob && d.mode == mode && d.ctime_ns == ctime_ns =>
+                {
+                    (Some(d), None)
+                }
+                other => (None, other.map(|d| d.key)),
+            };
             let aside = self.dir.join(format!("aside-{n}"));
-            if std::fs::rename(dest, &aside).is_ok() {
-                let mut g = self.lock();
+            let moved = std::fs::rename(dest, &aside).is_ok();
+            let mut g = self.lock();
+            g.unwatch.extend(stale);
+            if moved {
                 if reusable {
                     g.recycle.push(Recycled {
                         path: aside,
                         blob: blob.to_path_buf(),
                         mode,
+                        delivered,
                     });
                 } else {
                     g.trash.push(aside);
@@ -175,22 +286,41 @@ impl Spares {
                 drop(g);
                 return std::fs::rename(spare, dest);
             }
+            g.unwatch.extend(delivered.map(|d| d.key));
         }
         ccd_store::replace(spare, dest)
     }
 
     /// A replaced output kept as the spare of its blob if its content is
-    /// still the blob's (watched from before it is read, so a later write
-    /// is seen too); deleted otherwise.
+    /// still the blob's, deleted otherwise. A spare delivered by an earlier
+    /// hit and watched since is known untouched without reading it; any
+    /// other file is hashed (watched from before it is read, so a later
+    /// write is seen too).
     fn recycle(&self, j: &Journal, r: Recycled) {
         let key = (r.blob, r.mode);
+        let forget = |d: Option<Delivered>| {
+            if let Some(d) = d {
+                j.unwatch_file(&d.key);
+            }
+        };
         let Some((path, tmp)) = self.spare_paths(&key.0, r.mode) else {
+            forget(r.delivered);
             let _ = std::fs::remove_file(&r.path);
             return;
         };
         if self.lock().ready.contains_key(&key) || std::fs::rename(&r.path, &tmp).is_err() {
+            forget(r.delivered);
             let _ = std::fs::remove_file(&r.path);
             return;
+        }
+        if let Some(d) = r.delivered {
+            match self.readopt(j, &d, &tmp, &path) {
+                Some(spare) => {
+                    count(&self.counts.reused_unread);
+                    return self.keep(j, key, spare);
+                }
+                None => j.unwatch_file(&d.key),
+            }
         }
         // A blob is stored under its digest: `<shard>/<rest of the hex>`.
         let expected = key.0.parent().and_then(Path::file_name).map(|shard| {
@@ -203,8 +333,42 @@ impl Spares {
             found.is_some_and(|d| expected.is_some_and(|e| e.as_bytes() == d.as_bytes()))
         });
         if let Some(spare) = spare {
+            count(&self.counts.reused_hashed);
             self.keep(j, key, spare);
         }
+    }
+
+    /// Makes the delivered spare `d`, back at `tmp`, the spare at `path`
+    /// again, if the watcher saw no write to it since it was made.
+    fn readopt(&self, j: &Journal, d: &Delivered, tmp: &Path, path: &Path) -> Option<Spare> {
+        j.sync();
+        let m = std::fs::symlink_metadata(tmp).ok()?;
+        let same = m.is_file()
+            && m.nlink() == 1
+            && m.len() == d.size
+            && m.mode() & 0o7777 == d.mode
+            && j.file_untouched(&d.key, d.since);
+        if !same {
+            return None;
+        }
+        std::fs::rename(tmp, path).ok()?;
+        let key = path.as_os_str().as_bytes();
+        let st = ccd_filestate::stat_nofollow(path)
+            .ok()
+            .filter(|st| st.ino == m.ino());
+        if !j.rekey_file(&d.key, key) || st.is_none() {
+            let _ = std::fs::remove_file(path);
+            j.unwatch_file(key);
+            return None;
+        }
+        let st = st?;
+        Some(Spare {
+            path: path.to_path_buf(),
+            since: d.since,
+            ino: st.ino,
+            size: st.size,
+            ctime_ns: st.ctime_ns,
+        })
     }
 
     /// Makes `spare` the ready spare of `key`, within the size budget.
@@ -227,10 +391,17 @@ impl Spares {
     /// client's path).
     pub fn refill(&self, j: &Journal) {
         // Taken in `let`s: a guard in a `for` head lives through the loop.
-        let (trash, recycle) = {
+        let (trash, recycle, unwatch) = {
             let mut g = self.lock();
-            (std::mem::take(&mut g.trash), std::mem::take(&mut g.recycle))
+            (
+                std::mem::take(&mut g.trash),
+                std::mem::take(&mut g.recycle),
+                std::mem::take(&mut g.unwatch),
+            )
         };
+        for key in unwatch {
+            j.unwatch_file(&key);
+        }
         for t in trash {
             let _ = std::fs::remove_file(t);
         }
@@ -258,7 +429,11 @@ impl Spares {
             let _ = std::fs::remove_file(&tmp);
             return None;
         }
-        self.adopt(j, &tmp, &path, mode, |_| true)
+        let spare = self.adopt(j, &tmp, &path, mode, |_| true);
+        if spare.is_some() {
+            count(&self.counts.copied);
+        }
+        spare
     }
 
     /// Where the spare of `blob` lives, and the temporary name it is
@@ -320,12 +495,29 @@ impl Spares {
     }
 
     /// Forgets and removes every spare (`ccd clear`).
-    pub fn clear(&self) {
+    pub fn clear(&self, j: Option<&Journal>) {
         let mut g = self.lock();
+        let g = &mut *g;
+        let keys = (g.ready.values().map(|s| s.path.as_os_str().as_bytes()))
+            .chain(g.delivered.values().map(|d| &*d.key))
+            .chain(
+                g.recycle
+                    .iter()
+                    .filter_map(|r| r.delivered.as_ref().map(|d| &*d.key)),
+            )
+            .chain(g.unwatch.iter().map(|k| &**k));
+        for key in keys {
+            if let Some(j) = j {
+                j.unwatch_file(key);
+            }
+        }
         g.ready.clear();
         g.wanted.clear();
         g.trash.clear();
         g.recycle.clear();
+        g.delivered.clear();
+        g.delivered_order.clear();
+        g.unwatch.clear();
         g.total_bytes = 0;
         let _ = std::fs::remove_dir_all(&self.dir);
     }

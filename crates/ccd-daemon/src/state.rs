@@ -149,7 +149,7 @@ impl Daemon {
         lock(&self.manifests).clear();
         lock(&self.request_cache).clear();
         lock(&self.context_cache).clear();
-        self.spares.clear();
+        self.spares.clear(self.journal.as_ref());
         if let Some(j) = &self.journal {
             j.void_all();
         }
@@ -183,6 +183,10 @@ impl Daemon {
             files_tracked: self.files.len() as u64,
             sealed_requests: lock(&self.request_cache).len() as u64,
             watched_dirs: self.journal.as_ref().map_or(0, |j| j.watched_dirs() as u64),
+            spares_served: get(&self.spares.counts.served),
+            spares_copied: get(&self.spares.counts.copied),
+            spares_reused_unread: get(&self.spares.counts.reused_unread),
+            spares_reused_hashed: get(&self.spares.counts.reused_hashed),
         }
     }
 

@@ -264,6 +264,29 @@ impl Journal {
             && g.file_changed.get(path).is_none_or(|t| *t <= since)
     }
 
+    /// Goes on watching the file watched under `from` under the name `to`
+    /// instead (its history of changes goes with it); `false` if nothing is
+    /// watched under `from`. Removing an inotify watch waits for the
+    /// kernel, so a file that changes hands keeps its watch.
+    pub fn rekey_file(&self, from: &[u8], to: &[u8]) -> bool {
+        let mut g = self.lock();
+        let Some(wd) = g.wd_by_file.remove(from) else {
+            return false;
+        };
+        if let Some(old) = g.wd_by_file.insert(to.into(), wd.clone())
+            && old != wd
+        {
+            g.files_by_wd.remove(&old);
+            let _ = g.inotify.watches().remove(old);
+        }
+        g.files_by_wd.insert(wd, to.into());
+        match g.file_changed.remove(from) {
+            Some(t) => g.file_changed.insert(to.into(), t),
+            None => g.file_changed.remove(to),
+        };
+        true
+    }
+
     /// Stops watching a file.
     pub fn unwatch_file(&self, path: &[u8]) {
         let mut g = self.lock();
@@ -498,6 +521,37 @@ mod tests {
         assert!(j.file_untouched(&b(&spare), since));
         j.unwatch_file(&b(&spare));
         assert!(!j.file_untouched(&b(&spare), since), "unwatched");
+    }
+
+    #[test]
+    fn a_rekeyed_file_keeps_its_watch_and_its_history() {
+        let t = tempfile::tempdir().unwrap();
+        let spare = t.path().join("spare");
+        let out = t.path().join("out.o");
+        std::fs::write(&spare, "object").unwrap();
+        let j = Journal::new().unwrap();
+        let since = j.watch_file(&spare, &b(&spare)).unwrap();
+        std::fs::rename(&spare, &out).unwrap();
+        assert!(j.rekey_file(&b(&spare), b"delivered"));
+        assert!(
+            !j.rekey_file(&b(&spare), b"other"),
+            "nothing left under the old key"
+        );
+        j.sync();
+        assert!(j.file_untouched(b"delivered", since));
+        assert!(
+            !j.file_untouched(&b(&spare), since),
+            "the old key is not watched"
+        );
+        std::fs::write(&out, "patched").unwrap();
+        j.sync();
+        assert!(
+            !j.file_untouched(b"delivered", since),
+            "a write under the new key is seen"
+        );
+        // The history goes with the watch.
+        assert!(j.rekey_file(b"delivered", &b(&spare)));
+        assert!(!j.file_untouched(&b(&spare), since));
     }
 
     /// Sets both timestamps to now, as a delivery does.

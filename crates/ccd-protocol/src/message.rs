@@ -131,6 +131,13 @@ pub struct StatusReport {
     pub files_tracked: u64,
     pub sealed_requests: u64,
     pub watched_dirs: u64,
+    /// Large outputs delivered by moving a spare copy into place; spares
+    /// made by copying a blob; replaced outputs kept as spares, known
+    /// untouched from the watcher, or after hashing them.
+    pub spares_served: u64,
+    pub spares_copied: u64,
+    pub spares_reused_unread: u64,
+    pub spares_reused_hashed: u64,
 }
 
 /// Statistics of one build session.

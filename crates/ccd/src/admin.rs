@@ -337,6 +337,10 @@ fn status_json(s: &StatusReport) -> String {
         "files_tracked": s.files_tracked,
         "sealed_requests": s.sealed_requests,
         "watched_dirs": s.watched_dirs,
+        "spares_served": s.spares_served,
+        "spares_copied": s.spares_copied,
+        "spares_reused_unread": s.spares_reused_unread,
+        "spares_reused_hashed": s.spares_reused_hashed,
     })
     .to_string()
 }
@@ -388,6 +392,18 @@ fn status_text(s: &StatusReport) -> String {
         s.sealed_requests,
         s.watched_dirs
     );
+    if s.spares_served + s.spares_copied > 0 {
+        let _ = writeln!(
+            o,
+            "large outputs         {} moved into place from spares; spares: {} copied, {} reused \
+             ({} known untouched by the watcher, {} hashed)",
+            s.spares_served,
+            s.spares_copied,
+            s.spares_reused_unread + s.spares_reused_hashed,
+            s.spares_reused_unread,
+            s.spares_reused_hashed
+        );
+    }
     if s.record_bytes_stored > 0 {
         let _ = writeln!(
             o,

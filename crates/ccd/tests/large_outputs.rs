@@ -195,6 +195,116 @@ fn the_output_a_hit_replaces_becomes_the_next_spare() {
     assert!(wait_for_spare_ino(&env, second));
 }
 
+/// The daemon's spare counters, once `want` holds (spares are made and
+/// reused after the answer).
+fn wait_for_counts(env: &Env, want: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let s = env.status();
+        if want(&s) {
+            return s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "spare counts never reached what was expected: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn spare_count(s: &serde_json::Value, name: &str) -> u64 {
+    s[name]
+        .as_u64()
+        .unwrap_or_else(|| panic!("status lacks {name}: {s}"))
+}
+
+/// A spare a hit moved into place stays watched: when the next hit
+/// replaces it untouched, it becomes the spare again without being read.
+/// Only the first replaced output (a copy, never watched) is hashed.
+#[test]
+fn a_delivered_spare_comes_back_without_being_hashed() {
+    let (env, object) = setup();
+    env.cc_expect(Outcome::Miss, "gcc", &args("a.o"));
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    wait_for_spare(&env);
+    for round in 1..=3u64 {
+        env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+        assert!(
+            env.read("a.o") == object,
+            "a.o differs from the bare object"
+        );
+        // Round 1 replaces the first hit's copy: hashed. Later rounds
+        // replace a delivered spare: reused unread.
+        let s = wait_for_counts(&env, |s| {
+            spare_count(s, "spares_reused_unread") + spare_count(s, "spares_reused_hashed") >= round
+        });
+        assert_eq!(spare_count(&s, "spares_reused_hashed"), 1, "{s}");
+        assert_eq!(spare_count(&s, "spares_reused_unread"), round - 1, "{s}");
+        assert_eq!(spare_count(&s, "spares_served"), round, "{s}");
+        assert_eq!(spare_count(&s, "spares_copied"), 1, "{s}");
+    }
+}
+
+/// Writes `bytes` into `p` at `offset` through a shared mapping: the file
+/// watcher sees no event for that (until the returned file, open for
+/// writing, is closed), only the status-change time moves.
+#[must_use]
+fn write_through_mapping(p: &Path, offset: usize, bytes: &[u8]) -> std::fs::File {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(p)
+        .unwrap();
+    let len = f.metadata().unwrap().len() as usize;
+    assert!(offset + bytes.len() <= len);
+    // SAFETY: a fresh shared mapping of a file this test owns, unmapped
+    // before it returns; the writes stay within its length.
+    unsafe {
+        let m = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            std::os::fd::AsRawFd::as_raw_fd(&f),
+            0,
+        );
+        assert!(m != libc::MAP_FAILED, "mmap failed");
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), (m as *mut u8).add(offset), bytes.len());
+        assert_eq!(libc::munmap(m, len), 0);
+    }
+    f
+}
+
+/// A delivered spare written to through a shared mapping (no watcher
+/// event) is not taken back unread when the next hit replaces it: that
+/// hit and the ones after deliver the stored content.
+#[test]
+fn a_delivered_spare_written_through_a_mapping_is_not_reused() {
+    let (env, object) = setup();
+    env.cc_expect(Outcome::Miss, "gcc", &args("a.o"));
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    wait_for_spare(&env);
+    env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+    wait_for_counts(&env, |s| spare_count(s, "spares_reused_hashed") == 1);
+    // a.o is now a delivered spare, watched: write into it at once, and
+    // keep it open (closing it is an event the watcher sees).
+    let open = write_through_mapping(&env.path("a.o"), 1000, b"scribbled");
+    assert!(env.read("a.o") != object);
+    for _ in 0..3 {
+        env.cc_expect(Outcome::Hit, "gcc", &args("a.o"));
+        assert!(
+            env.read("a.o") == object,
+            "a.o differs from the bare object"
+        );
+    }
+    let s = env.status();
+    assert!(
+        std::fs::read(wait_for_spare(&env)).unwrap() == object,
+        "the written-to output became the spare: {s}"
+    );
+    drop(open);
+}
+
 /// An output written to after its hit is not reused when the next hit
 /// replaces it: that hit, and the one after, deliver the stored content.
 #[test]
