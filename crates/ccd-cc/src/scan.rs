@@ -58,7 +58,7 @@ pub fn scan(text: &[u8]) -> ScanResult {
     // Directive introducers: `#`, the digraph `%:` and the trigraph `??=`.
     for (intro, len) in [(&b"#"[..], 1), (b"%:", 2), (b"??=", 3)] {
         for pos in memmem::find_iter(text, intro) {
-            directive(text, pos + len, &mut r);
+            directive(text, pos + len, may_start_directive(text, pos), &mut r);
         }
     }
     for pos in memmem::find_iter(text, b"__has_include") {
@@ -80,7 +80,26 @@ pub fn scan(text: &[u8]) -> ScanResult {
     r
 }
 
-fn directive(text: &[u8], start: usize, r: &mut ScanResult) {
+/// Whether the `#` at `pos` can begin a directive: nothing but blanks
+/// before it on its line, or a comment ending there (`/* x */ #include`).
+/// libstdc++'s `You should @c \#include this file` comments are not
+/// (taken for a computed include, they made every C++ miss record
+/// every header under every search directory).
+fn may_start_directive(text: &[u8], pos: usize) -> bool {
+    let line = text[..pos]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |n| n + 1);
+    let before = &text[line..pos];
+    before
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\x0b' | b'\x0c' | b'\r'))
+        || memmem::find(before, b"*/").is_some()
+}
+
+/// `directive_start`: see [`may_start_directive`]. A name that is neither
+/// `"..."` nor `<...>` elsewhere is text, not a computed include.
+fn directive(text: &[u8], start: usize, directive_start: bool, r: &mut ScanResult) {
     let i = skip_blank(text, start);
     let word_end = text[i..]
         .iter()
@@ -96,7 +115,9 @@ fn directive(text: &[u8], start: usize, r: &mut ScanResult) {
         _ => return,
     };
     let j = skip_blank(text, word_end);
-    operand(text, j, next, r);
+    if directive_start || matches!(text.get(j), Some(b'"' | b'<')) {
+        operand(text, j, next, r);
+    }
 }
 
 /// Reads `"name"` or `<name>` at `i`; anything else is a computed operand.
@@ -203,6 +224,13 @@ mod tests {
         );
         assert!(!r.computed_lookup);
         assert!(scan(b"#include FT_FREETYPE_H\n").computed_lookup);
+        assert!(scan(b"  # include FT_FREETYPE_H\n").computed_lookup);
+        assert!(scan(b"/* x */ #include FT_FREETYPE_H\n").computed_lookup);
+        assert!(scan(b"x();\n/* a\n b */#include HDR\n").computed_lookup);
+        // A mention in a comment (libstdc++'s <cstdio>) is not a lookup.
+        let mention = scan(b" *  You should @c \\#include this file in your programs\n");
+        assert!(!mention.computed_lookup);
+        assert!(!scan(b"// then #include HDR\n").computed_lookup);
         assert!(scan(b"#if __has_include(HDR)\n").computed_lookup);
     }
 

@@ -94,6 +94,19 @@ impl SearchChain {
             .chain(dirs.map(|d| join(d, &lookup.name)))
     }
 
+    /// What decides the candidates of `lookup` from `includer` (and
+    /// whether the lookup stops at the first file found): equal keys, equal
+    /// walks.
+    pub fn candidates_key<'a>(&self, includer: &'a [u8], lookup: &'a Lookup) -> CandidatesKey<'a> {
+        let absolute = lookup.name.first() == Some(&b'/');
+        CandidatesKey {
+            own: (!absolute && lookup.quoted && !lookup.next).then(|| parent(includer)),
+            quote: !absolute && (lookup.quoted || lookup.next),
+            next: lookup.next,
+            name: &lookup.name,
+        }
+    }
+
     /// Candidates for a `-include`/`-imacros` file: the working directory
     /// first, then the `"..."` chain.
     pub fn forced_candidates(&self, name: &[u8]) -> Vec<Vec<u8>> {
@@ -109,6 +122,15 @@ impl SearchChain {
         );
         v
     }
+}
+
+/// See [`SearchChain::candidates_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CandidatesKey<'a> {
+    own: Option<&'a [u8]>,
+    quote: bool,
+    next: bool,
+    name: &'a [u8],
 }
 
 /// The directory part of `path` as the preprocessor spells it ("" for a
@@ -197,5 +219,40 @@ mod tests {
             s(&mut chain.forced_candidates(b"pre.h").into_iter())[..2],
             ["pre.h", "q/pre.h"]
         );
+    }
+
+    proptest::proptest! {
+        /// Lookups with equal keys have equal candidates (and stop alike),
+        /// so the daemon may walk each key once.
+        #[test]
+        fn equal_keys_give_equal_candidates(
+            a in (0usize..5, proptest::bool::ANY, proptest::bool::ANY, 0usize..4),
+            b in (0usize..5, proptest::bool::ANY, proptest::bool::ANY, 0usize..4),
+        ) {
+            let includers: [&[u8]; 5] = [b"a.c", b"src/a.c", b"src/b.h", b"/abs/c.h", b"/usr/include/d.h"];
+            let names = ["x.h", "sys/x.h", "/abs/x.h", "src/x.h"];
+            let chain = SearchChain::new(
+                &SearchOptions {
+                    quote: vec![b"q".to_vec()],
+                    angle: vec![b"i1".to_vec()],
+                    ..Default::default()
+                },
+                None,
+                None,
+                &[b"/usr/include".to_vec()],
+            );
+            let make = |(inc, quoted, next, name): (usize, bool, bool, usize)| {
+                (includers[inc], Lookup { quoted, next, name: names[name].into() })
+            };
+            let (ia, la) = make(a);
+            let (ib, lb) = make(b);
+            if chain.candidates_key(ia, &la) == chain.candidates_key(ib, &lb) {
+                proptest::prop_assert_eq!(
+                    chain.candidates(ia, &la).collect::<Vec<_>>(),
+                    chain.candidates(ib, &lb).collect::<Vec<_>>()
+                );
+                proptest::prop_assert_eq!(la.next, lb.next);
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use ccd_cc::scan::ScanResult;
 use ccd_cc::search_path::{SearchChain, join, parent};
 use ccd_depgraph::{DirListings, Expect, ProbeSet};
+use rustc_hash::FxHashSet;
 
 use super::request::Req;
 
@@ -42,8 +43,16 @@ pub fn record(
     for f in forced {
         walk(&mut l, req, chain.forced_candidates(f), false, true);
     }
+    // A header named in many files (`<bits/c++config.h>` in most of
+    // libstdc++) is walked once per distinct candidate list: walking it
+    // again would record nothing new (this was most of a C++ miss's cost).
+    let mut walked = FxHashSet::default();
     for (n, input) in inputs.iter().enumerate() {
         for lookup in &input.scan.lookups {
+            let key = (chain.candidates_key(input.spelled, lookup), n == 0);
+            if !walked.insert(key) {
+                continue;
+            }
             let candidates = chain.candidates(input.spelled, lookup);
             walk(&mut l, req, candidates, lookup.next, n == 0);
         }
