@@ -244,13 +244,19 @@ impl Journal {
         // Events of an earlier file under this key are drained first and no
         // longer count.
         g.drain();
+        // One key per watch (the kernel gives a file one watch however
+        // often it is added): a file watched under another key leaves it,
+        // or unwatching that key would end this watch too.
+        if let Some(prev) = g.files_by_wd.insert(wd.clone(), key.into())
+            && *prev != *key
+        {
+            g.wd_by_file.remove(&prev);
+        }
         if let Some(old) = g.wd_by_file.insert(key.into(), wd.clone())
             && old != wd
         {
-            g.files_by_wd.remove(&old);
-            let _ = g.inotify.watches().remove(old);
+            g.release(key, old);
         }
-        g.files_by_wd.insert(wd, key.into());
         g.file_changed.remove(key);
         Some(g.clock)
     }
@@ -273,13 +279,15 @@ impl Journal {
         let Some(wd) = g.wd_by_file.remove(from) else {
             return false;
         };
+        if g.files_by_wd.get(&wd).is_none_or(|k| **k != *from) {
+            return false; // the watch ended, or went to another key
+        }
+        g.files_by_wd.insert(wd.clone(), to.into());
         if let Some(old) = g.wd_by_file.insert(to.into(), wd.clone())
             && old != wd
         {
-            g.files_by_wd.remove(&old);
-            let _ = g.inotify.watches().remove(old);
+            g.release(to, old);
         }
-        g.files_by_wd.insert(wd, to.into());
         match g.file_changed.remove(from) {
             Some(t) => g.file_changed.insert(to.into(), t),
             None => g.file_changed.remove(to),
@@ -291,8 +299,7 @@ impl Journal {
     pub fn unwatch_file(&self, path: &[u8]) {
         let mut g = self.lock();
         if let Some(wd) = g.wd_by_file.remove(path) {
-            g.files_by_wd.remove(&wd);
-            let _ = g.inotify.watches().remove(wd);
+            g.release(path, wd);
         }
         g.file_changed.remove(path);
     }
@@ -413,6 +420,14 @@ impl Inner {
             self.remembered = 0;
             self.clock += 1;
             self.floor = self.clock;
+        }
+    }
+
+    /// Ends `key`'s watch `wd`, unless another key owns it by now.
+    fn release(&mut self, key: &[u8], wd: WatchDescriptor) {
+        if self.files_by_wd.get(&wd).is_some_and(|k| **k == *key) {
+            self.files_by_wd.remove(&wd);
+            let _ = self.inotify.watches().remove(wd);
         }
     }
 
@@ -552,6 +567,32 @@ mod tests {
         // The history goes with the watch.
         assert!(j.rekey_file(b"delivered", &b(&spare)));
         assert!(!j.file_untouched(&b(&spare), since));
+    }
+
+    /// A file watched again under a second key belongs to that key alone:
+    /// ending the first key's watch leaves the second one watching.
+    #[test]
+    fn a_file_has_one_key_at_a_time() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("f");
+        std::fs::write(&f, "object").unwrap();
+        let j = Journal::new().unwrap();
+        let first = j.watch_file(&f, b"first").unwrap();
+        let second = j.watch_file(&f, b"second").unwrap();
+        j.sync();
+        assert!(
+            !j.file_untouched(b"first", first),
+            "the first key lost the watch"
+        );
+        assert!(j.file_untouched(b"second", second));
+        j.unwatch_file(b"first");
+        assert!(!j.rekey_file(b"first", b"third"));
+        std::fs::write(&f, "patched").unwrap();
+        j.sync();
+        assert!(
+            !j.file_untouched(b"second", second),
+            "a write after the first key was unwatched is still seen"
+        );
     }
 
     /// Sets both timestamps to now, as a delivery does.
