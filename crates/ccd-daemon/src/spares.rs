@@ -256,7 +256,7 @@ impl Spares {
                 (g.moved_aside, g.delivered.remove(&(m.dev(), m.ino())))
             };
             let reusable = m.is_file() && m.nlink() == 1 && m.len() == size;
-            let ctime_ns = m.ctime() * 1_000_000_000 + m.ctime_nsec();
+            let ctime_ns = ccd_filestate::Stamp::from_metadata(&m).ctime_ns;
             // Still as delivered: same blob, and no change of status since
             // (a write through a shared mapping changes that, unseen by
             // the watcher).
@@ -353,15 +353,15 @@ impl Spares {
         }
         std::fs::rename(tmp, path).ok()?;
         let key = path.as_os_str().as_bytes();
-        let st = ccd_filestate::stat_nofollow(path)
+        // Stamped after the move: a rename sets the status-change time.
+        let stamped = ccd_filestate::stat_nofollow(path)
             .ok()
             .filter(|st| st.ino == m.ino());
-        if !j.rekey_file(&d.key, key) || st.is_none() {
+        let Some(st) = stamped.filter(|_| j.rekey_file(&d.key, key)) else {
             let _ = std::fs::remove_file(path);
             j.unwatch_file(key);
             return None;
-        }
-        let st = st?;
+        };
         Some(Spare {
             path: path.to_path_buf(),
             since: d.since,
