@@ -4,9 +4,12 @@
 //! - [`server`]: the socket, the single-instance lock, the idle timer;
 //! - [`connection`]: one request per connection, admin or compile;
 //! - [`pipeline`]: the per-compile pipeline, one module per phase;
+//! - [`claims`]: output paths of compiles in flight (a path two compiles
+//!   write at once is not stored);
 //! - [`pending`]: stores finished after the client was answered;
 //! - [`state`] and [`stats`]: what the daemon keeps in memory.
 
+pub mod claims;
 pub mod config;
 pub mod connection;
 pub mod pending;

@@ -12,6 +12,7 @@ use ccd_filestate::{Digest, FileState, Journal};
 use ccd_protocol::{Location, StatusReport};
 use ccd_store::Store;
 
+use crate::claims::OutputClaims;
 use crate::pending::PendingStores;
 use crate::pipeline::compiler_identity::CompilerCache;
 use crate::pipeline::fast_paths::Sealed;
@@ -40,6 +41,7 @@ pub struct Daemon {
     pub sessions: Sessions,
     /// Stores finishing after their client was answered.
     pub pending: PendingStores,
+    pub claims: OutputClaims,
     /// The file watcher; `None` when disabled or unavailable.
     pub journal: Option<Journal>,
     /// Spare copies of large outputs, moved into place by hits.
@@ -86,6 +88,7 @@ impl Daemon {
             stats: Stats::default(),
             sessions: Sessions::default(),
             pending: PendingStores::default(),
+            claims: OutputClaims::default(),
             started: Instant::now(),
             active: AtomicUsize::new(0),
             last_active_ms: AtomicU64::new(0),

@@ -149,6 +149,13 @@ fn eight_identical_command_lines_at_once() {
         assert!(out.status.success(), "{}", stderr(&out));
         let reference = env.read("ref.o");
         for round in ["cold", "warm"] {
+            if round == "warm" {
+                // Compiles writing one path at once are not stored (see
+                // `a_compile_whose_output_another_truncates_is_not_stored`):
+                // one compile alone stores the result.
+                let one = env.cc(cc, &["-O2", "-Wall", "-c", "src/a.c", "-o", "a.o"]);
+                assert!(one.status.success(), "{}", stderr(&one));
+            }
             let before = counts_before(&env, round);
             let outs = at_once(&env, cc, |_| args_to("a.o"));
             for (i, out) in outs.iter().enumerate() {
@@ -172,6 +179,61 @@ fn eight_identical_command_lines_at_once() {
             }
         }
         let c = env.counts();
-        assert_eq!(c.hits + c.misses, 2 * N as u64, "{cc}: {c:?}");
+        assert_eq!(c.hits + c.misses, 2 * N as u64 + 1, "{cc}: {c:?}");
     }
+}
+
+/// Compiles of one output at once, the others truncating the object (as
+/// an assembler does) after the first compiler wrote it and before the
+/// daemon took it, then failing: what the first one's daemon read must not
+/// be stored, or every later hit would deliver an empty object.
+#[test]
+fn a_compile_whose_output_another_truncates_is_not_stored() {
+    let env = Env::new();
+    env.write("src/a.c", SRC);
+    env.write("src/cfg.h", "#define SCALE 4\n");
+    let out = env.bare("gcc", &["-O2", "-Wall", "-c", "src/a.c", "-o", "ref.o"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let reference = env.read("ref.o");
+    // Only compiles of src/a.c (not the daemon's questions to the
+    // compiler) while `race` exists play: the first compiles, then waits until another has
+    // truncated its object; the others truncate it and fail.
+    let w = env.work.display();
+    env.write_exec(
+        "bin/cc",
+        &format!(
+            "#!/bin/sh\n\
+             case \"$*\" in *src/a.c*) ;; *) exec gcc \"$@\" ;; esac\n\
+             [ -e {w}/race ] || exec gcc \"$@\"\n\
+             if mkdir {w}/first 2>/dev/null; then\n\
+               gcc \"$@\" || exit 1\n\
+               touch {w}/first-done\n\
+               while [ ! -e {w}/truncated ]; do sleep 0.01; done\n\
+             else\n\
+               while [ ! -e {w}/first-done ]; do sleep 0.01; done\n\
+               : > {w}/a.o\n\
+               touch {w}/truncated\n\
+               exit 1\n\
+             fi\n"
+        ),
+    );
+    let cc = env.path("bin/cc");
+    env.write("race", "");
+    let outs = at_once(&env, cc.to_str().unwrap(), |_| args_to("a.o"));
+    std::fs::remove_file(env.path("race")).unwrap();
+    let ok = outs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(ok, 1, "only the first compile succeeds");
+    // Whatever was stored, a hit (or a miss) now delivers the compiler's
+    // object: never the truncated one.
+    std::fs::remove_file(env.path("a.o")).unwrap();
+    let again = env.cc(
+        cc.to_str().unwrap(),
+        &["-O2", "-Wall", "-c", "src/a.c", "-o", "a.o"],
+    );
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        env.read("a.o") == reference,
+        "a later compile delivered {} bytes, not the compiler's object",
+        env.read("a.o").len()
+    );
 }

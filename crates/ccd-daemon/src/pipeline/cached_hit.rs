@@ -101,9 +101,11 @@ pub fn prepare(d: &Daemon, ctx: &Context, req: &Req, key: &Digest) -> Result<Del
 /// the newest file, as after a real compile) and returns the streams.
 pub fn deliver_outputs(d: &Daemon, delivery: &Delivery) -> Result<CompileOutput, HitError> {
     if let Some((path, bytes)) = &delivery.depfile {
+        d.claims.touch(path);
         write_file(path, bytes, delivery.mode).map_err(HitError::Depfile)?;
     }
     for (blob, dest, mode, size) in delivery.files.iter().rev() {
+        d.claims.touch(dest);
         let spared = *size >= crate::spares::MIN_BYTES
             && d.journal
                 .as_ref()

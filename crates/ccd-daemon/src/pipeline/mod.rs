@@ -162,6 +162,8 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
     // 7. Miss: the client runs the compiler.
     Stats::bump(&d.stats.misses);
     let plan = compile_exec::plan(d, &ctx, &inv, checked.source.digest);
+    let written = ctx.outputs.iter().map(|(_, p)| p.as_path());
+    let claim = d.claims.claim(written.chain(ctx.user_depfile.as_deref()));
     let Some((out, took)) = compile_exec::run_on_client(ch, &plan) else {
         compile_exec::cleanup(&plan);
         return;
@@ -177,6 +179,11 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
         None
     } else {
         match store_outcome::capture(d, &ctx, &inv, &req, &plan, took.as_millis() as u64) {
+            Ok(_) if claim.contended() => {
+                let reason = "another compile or hit wrote an output meanwhile";
+                not_stored(d, &trace, &ctx, miss, reason);
+                None
+            }
             Ok(c) => Some(c),
             Err(reason) => {
                 not_stored(d, &trace, &ctx, miss, reason);
@@ -185,6 +192,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
         }
     };
     compile_exec::cleanup(&plan);
+    drop(claim);
     let _pending = captured.as_ref().map(|_| d.pending.begin(ctx.key));
     let _ = ch.send(&Response::Stored);
     let Some(captured) = captured else { return };
