@@ -130,6 +130,39 @@ impl DirListings {
         DirView::Listed(listing)
     }
 
+    /// The paths of those of `names` in `dir` that are symbolic links now:
+    /// answered from the listing where it is current (only entries it
+    /// could not type are examined), else by `lstat` of each name.
+    pub fn links_among<'a>(
+        &self,
+        dir: &[u8],
+        names: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Vec<Vec<u8>> {
+        let view = self.view(dir);
+        let path_of = |name: &[u8]| {
+            let mut p = dir.to_vec();
+            if !p.ends_with(b"/") {
+                p.push(b'/');
+            }
+            p.extend_from_slice(name);
+            p
+        };
+        let is_link = |p: &[u8]| {
+            std::fs::symlink_metadata(Path::new(OsStr::from_bytes(p)))
+                .is_ok_and(|m| m.file_type().is_symlink())
+        };
+        names
+            .into_iter()
+            .filter(|name| match &view {
+                DirView::Listed(l) => l.entries.get(*name) == Some(&Kind::Ask),
+                DirView::Absent | DirView::NotDir => false,
+                DirView::Unknown => true,
+            })
+            .map(path_of)
+            .filter(|p| is_link(p))
+            .collect()
+    }
+
     pub fn clear(&self) {
         self.lock().clear();
     }

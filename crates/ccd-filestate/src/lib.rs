@@ -10,6 +10,6 @@ mod stamp;
 mod state;
 
 pub use digest::{Digest, digest_bytes, digest_reader};
-pub use journal::{Journal, Seal, SealPaths};
+pub use journal::{Journal, Prepared, Seal, SealPaths};
 pub use stamp::{Stamp, now_ns, stat, stat_nofollow, write_time_slack_ns};
 pub use state::{FileState, Hashed, RACY_WINDOW_NS};

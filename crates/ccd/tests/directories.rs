@@ -133,3 +133,31 @@ fn debug_info_in_two_directories() {
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
+
+/// The reported wrong hit: a build directory deleted and recreated between
+/// builds (as configure scripts and clean builds do). The watcher kept
+/// speaking for the old directory, so the second source written into the
+/// new one was served the first one's object, silently, with exit 0.
+#[test]
+fn a_directory_deleted_and_recreated_between_compiles() {
+    for cc in COMPILERS {
+        let env = Env::new();
+        let dir = env.path("build");
+        for round in 0..4 {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            for v in 1..=2 {
+                std::fs::write(dir.join("t.c"), format!("int v = {v};\n")).unwrap();
+                let ours = env.cc_in(&dir, cc, &["-c", "t.c", "-o", "t.o"]);
+                common::assert_ok(&ours);
+                let bare = env.bare_in(&dir, cc, &["-c", "t.c", "-o", "ref.o"]);
+                common::assert_ok(&bare);
+                assert_eq!(
+                    std::fs::read(dir.join("t.o")).unwrap(),
+                    std::fs::read(dir.join("ref.o")).unwrap(),
+                    "{cc}: round {round}, v = {v}: a stale object"
+                );
+            }
+        }
+    }
+}

@@ -168,12 +168,35 @@ pub fn remember(
     {
         paths.add_path(p.as_os_str().as_bytes());
     }
-    let Some(keys) = j.prepare(paths) else {
+    let Some(mut prepared) = j.prepare(paths) else {
         return;
     };
-    let n_dirs = keys.len();
     let prepared_us = started.elapsed().as_micros() as u64;
     let clock = j.sync();
+    // A lookup's name that is a symbolic link is sealed with its target
+    // (the target can appear, vanish or change elsewhere, with no event in
+    // the lookup's directory). Looked for after the clock: a name that
+    // becomes a link later is an event after it, which voids the seal.
+    let mut links = SealPaths::new();
+    let mut any_link = false;
+    for p in &entry.probes {
+        for l in d
+            .listings
+            .links_among(&p.dir, p.names.iter().map(|(n, _)| n.as_slice()))
+        {
+            links.add_path(&l);
+            any_link = true;
+        }
+    }
+    if any_link {
+        let Some(more) = j.prepare(links) else {
+            return;
+        };
+        prepared.merge(more);
+        // The targets' watches are in place before they are verified.
+        j.sync();
+    }
+    let n_dirs = prepared.dirs();
 
     let Ok(source) = d.files.digest(&ctx.source) else {
         return;
@@ -196,8 +219,13 @@ pub fn remember(
     {
         return;
     }
+    // Sealed at the first clock: a change since then, while the links were
+    // looked for, voids it.
+    let Some(seal) = j.seal(clock, prepared) else {
+        return;
+    };
     let sealed = Arc::new(Sealed {
-        seal: j.seal(clock, keys),
+        seal,
         env: entry.env.clone(),
         trace: trace.clone(),
         result: entry.result,
