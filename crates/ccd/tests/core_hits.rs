@@ -158,3 +158,37 @@ fn same_size_edit_with_restored_mtime_misses() {
         env.assert_same_as_bare(cc, &args, &["a.o"]);
     }
 }
+
+/// A header written just before its compile (make runs a generator, then
+/// the compile at once), here with a timestamp too new to tell "before"
+/// from "during": with the watcher, no event naming it between the plan
+/// and the store shows it unchanged during the compile, so the result is
+/// stored instead of missing on every clean build. Without the watcher the
+/// compile is not stored, and the result is right either way.
+#[test]
+fn a_header_written_just_before_its_compile_is_stored() {
+    let watching = !matches!(
+        std::env::var("CCD_TEST_WATCH").as_deref(),
+        Ok("0" | "false")
+    );
+    for cc in COMPILERS {
+        let env = Env::new();
+        env.write("src/a.c", "#include \"gen.h\"\nint v = GEN;\n");
+        let args = ["-Igen", "-c", "src/a.c", "-o", "a.o"];
+        for round in 0..2 {
+            env.write("gen/gen.h", "#define GEN 7\n");
+            let soon = std::time::SystemTime::now() + std::time::Duration::from_secs(2);
+            std::fs::File::options()
+                .write(true)
+                .open(env.path("gen/gen.h"))
+                .unwrap()
+                .set_modified(soon)
+                .unwrap();
+            let expect = match (round, watching) {
+                (1, true) => Outcome::Hit,
+                _ => Outcome::Miss,
+            };
+            env.assert_same_as_bare_expect(expect, cc, &args, &["a.o"]);
+        }
+    }
+}

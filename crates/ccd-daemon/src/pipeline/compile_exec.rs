@@ -9,10 +9,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ccd_cc::{DepKind, Invocation};
-use ccd_filestate::{Stamp, now_ns, stat};
+use ccd_filestate::{Prepared, SealPaths, Stamp, now_ns, stat};
 use ccd_protocol::{ByteBuf, CompileOutput, Request, Response};
 
 use super::context::Context;
+use super::request::Req;
 use crate::connection::Channel;
 use crate::state::Daemon;
 
@@ -46,6 +47,13 @@ pub struct Plan {
     /// compile" is decided by content, not by timestamps (cargo starts a
     /// crate's compile milliseconds after its dependency was written).
     pub known_before: Vec<(std::path::PathBuf, ccd_filestate::Digest)>,
+    /// The directories inputs are likely in (the source's, the working
+    /// directory, the include directories named on the command line),
+    /// watched from this journal clock on: a header written just before
+    /// the compile, too recently for its timestamp to say whether it was
+    /// before or during (make runs a generator, then the compile at once),
+    /// is known unchanged during the compile if no event named it since.
+    pub watched: Option<(u64, Prepared)>,
 }
 
 impl Plan {
@@ -53,23 +61,55 @@ impl Plan {
     /// may have been modified while the compiler ran.
     pub fn maybe_modified_during(
         &self,
+        d: &Daemon,
         path: &std::path::Path,
         digest: ccd_filestate::Digest,
         changed_ns: i64,
     ) -> bool {
-        match self.known_before.iter().find(|(p, _)| p == path) {
-            Some((_, before)) => *before != digest,
-            None => changed_ns >= self.started_ns - ccd_filestate::write_time_slack_ns(),
+        if let Some((_, before)) = self.known_before.iter().find(|(p, _)| p == path) {
+            return *before != digest;
         }
+        let too_new = changed_ns >= self.started_ns - ccd_filestate::write_time_slack_ns();
+        too_new
+            && !self.watched.as_ref().is_some_and(|(clock, prepared)| {
+                d.journal.as_ref().is_some_and(|j| {
+                    j.untouched_since(*clock, prepared, path.as_os_str().as_bytes())
+                })
+            })
     }
+}
+
+/// Watches `dirs` for [`Plan::watched`] (nothing without the watcher).
+pub fn watch_dirs<'a>(
+    d: &Daemon,
+    dirs: impl IntoIterator<Item = &'a std::path::Path>,
+) -> Option<(u64, Prepared)> {
+    let j = d.journal.as_ref()?;
+    let mut paths = SealPaths::new();
+    for dir in dirs {
+        paths.add_names(dir.as_os_str().as_bytes(), []);
+    }
+    let prepared = j.prepare(paths)?;
+    Some((j.sync(), prepared))
 }
 
 pub fn plan(
     d: &Daemon,
     ctx: &Context,
     inv: &Invocation,
+    req: &Req,
     source_digest: ccd_filestate::Digest,
 ) -> Plan {
+    let s = &inv.search;
+    let named = [&s.quote, &s.angle, &s.system, &s.after]
+        .into_iter()
+        .flatten();
+    let dirs: Vec<PathBuf> = named
+        .map(|p| req.abs(p))
+        .chain(ctx.source.parent().map(Into::into))
+        .chain([req.cwd.clone()])
+        .collect();
+    let watched = watch_dirs(d, dirs.iter().map(PathBuf::as_path));
     let mut extra_args: Vec<Vec<u8>> = ctx.root.iter().filter_map(|r| r.inject.clone()).collect();
     let deps = if !inv.language.is_preprocessed_by_compiler() {
         DepSource::SourceOnly
@@ -97,6 +137,7 @@ pub fn plan(
         started: Instant::now(),
         source_digest,
         known_before: vec![(ctx.source.clone(), source_digest)],
+        watched,
     }
 }
 

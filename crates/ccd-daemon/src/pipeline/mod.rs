@@ -161,7 +161,7 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
 
     // 7. Miss: the client runs the compiler.
     Stats::bump(&d.stats.misses);
-    let plan = compile_exec::plan(d, &ctx, &inv, checked.source.digest);
+    let plan = compile_exec::plan(d, &ctx, &inv, &req, checked.source.digest);
     let written = ctx.outputs.iter().map(|(_, p)| p.as_path());
     let claim = d.claims.claim(written.chain(ctx.user_depfile.as_deref()));
     let Some((out, took)) = compile_exec::run_on_client(ch, &plan) else {

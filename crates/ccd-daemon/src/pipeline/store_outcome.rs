@@ -108,7 +108,7 @@ pub fn store(
     let mut scans: Vec<Arc<ScanResult>> = Vec::with_capacity(paths.len());
     for (_, abs) in &paths {
         let hashed = d.files.digest(abs).map_err(|_| "an input vanished")?;
-        if plan.maybe_modified_during(abs, hashed.digest, hashed.stamp.changed_ns()) {
+        if plan.maybe_modified_during(d, abs, hashed.digest, hashed.stamp.changed_ns()) {
             return Err("an input changed during the compile");
         }
         scans.push(scan_of(d, abs, &hashed)?);
@@ -168,7 +168,7 @@ pub fn store(
                 .files
                 .digest(&path)
                 .map_err(|_| "a precompiled header vanished")?;
-            if plan.maybe_modified_during(&path, hashed.digest, hashed.stamp.changed_ns()) {
+            if plan.maybe_modified_during(d, &path, hashed.digest, hashed.stamp.changed_ns()) {
                 return Err("an input changed during the compile");
             }
             if !inputs.iter().any(|i| i.path == p) {

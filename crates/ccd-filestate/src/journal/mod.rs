@@ -236,11 +236,7 @@ impl Journal {
     /// was verified).
     pub fn seal(&self, clock: u64, prepared: Prepared) -> Option<Seal> {
         let g = self.lock();
-        let intact = prepared
-            .watched
-            .iter()
-            .all(|(p, wd)| g.watches.get(p).is_some_and(|a| a.wd == *wd));
-        intact.then(|| Seal {
+        g.intact(&prepared.watched).then(|| Seal {
             clock,
             groups: prepared.groups.into_boxed_slice(),
         })
@@ -250,21 +246,33 @@ impl Journal {
     /// [`Journal::sync`] for the current request.
     pub fn holds(&self, seal: &Seal) -> bool {
         let g = self.lock();
-        if seal.clock < g.floor {
+        seal.clock >= g.floor && g.groups_hold(seal.clock, &seal.groups)
+    }
+
+    /// Whether the file at `path`, in one of the directories `prepared`
+    /// watches, is untouched since `clock` (taken after the prepare): no
+    /// event named it or changed a directory on the way, and every watch
+    /// still speaks for its path. Its directory's events tell only for a
+    /// file of one name that is not a link (a write through another hard
+    /// link, or to a link's target, raises none there).
+    pub fn untouched_since(&self, clock: u64, prepared: &Prepared, path: &[u8]) -> bool {
+        let Some((dir, name)) = split(path) else {
+            return false;
+        };
+        let single = std::fs::symlink_metadata(Path::new(OsStr::from_bytes(path))).is_ok_and(|m| {
+            m.file_type().is_file() && std::os::unix::fs::MetadataExt::nlink(&m) == 1
+        });
+        if !single || !prepared.groups.iter().any(|(d, _)| **d == *dir) {
             return false;
         }
-        seal.groups
-            .iter()
-            .all(|(dir, names)| match g.changed.get(dir) {
-                None => true,
-                Some(c) if c.latest <= seal.clock => true,
-                Some(c) => {
-                    c.itself <= seal.clock
-                        && names
-                            .iter()
-                            .all(|n| c.names.get(n).is_none_or(|t| *t <= seal.clock))
-                }
-            })
+        let mut g = self.lock();
+        g.drain();
+        clock >= g.floor
+            && g.intact(&prepared.watched)
+            && g.groups_hold(clock, &prepared.groups)
+            && g.changed
+                .get(dir)
+                .is_none_or(|c| c.names.get(name).is_none_or(|t| *t <= clock))
     }
 
     /// Watches the content of the file now at `path`, under the name
@@ -365,6 +373,29 @@ enum Watched {
 }
 
 impl Inner {
+    /// Whether each path is still attributed to the watch it had.
+    fn intact(&self, watched: &[(Bytes, WatchDescriptor)]) -> bool {
+        watched
+            .iter()
+            .all(|(p, wd)| self.watches.get(p).is_some_and(|a| a.wd == *wd))
+    }
+
+    /// Whether no event since `clock` touched the names of `groups`.
+    fn groups_hold(&self, clock: u64, groups: &[Group]) -> bool {
+        groups
+            .iter()
+            .all(|(dir, names)| match self.changed.get(dir) {
+                None => true,
+                Some(c) if c.latest <= clock => true,
+                Some(c) => {
+                    c.itself <= clock
+                        && names
+                            .iter()
+                            .all(|n| c.names.get(n).is_none_or(|t| *t <= clock))
+                }
+            })
+    }
+
     /// The watch that speaks for `path`, set up if there is none.
     fn watch(&mut self, path: &[u8]) -> Watched {
         if let Some(a) = self.watches.get(path) {

@@ -17,7 +17,7 @@ use ccd_protocol::CompileOutput;
 use ccd_rustc::{RustInvocation, parse_dep_info};
 use ccd_store::StoredResult;
 
-use super::super::compile_exec::{DepSource, Plan};
+use super::super::compile_exec::{DepSource, Plan, watch_dirs};
 use super::super::context::Context;
 use super::super::request::Req;
 use super::super::store_outcome::{Skip, result_key, store_written_outputs};
@@ -63,6 +63,10 @@ pub fn plan(
         started: std::time::Instant::now(),
         source_digest,
         known_before,
+        watched: watch_dirs(
+            d,
+            ctx.source.parent().into_iter().chain([req.cwd.as_path()]),
+        ),
     }
 }
 
@@ -110,7 +114,7 @@ pub fn store(
     let mut inputs = Vec::with_capacity(paths.len());
     for p in &paths {
         let hashed = d.files.digest(p).map_err(|_| "an input vanished")?;
-        if plan.maybe_modified_during(p, hashed.digest, hashed.stamp.changed_ns()) {
+        if plan.maybe_modified_during(d, p, hashed.digest, hashed.stamp.changed_ns()) {
             return Err("an input changed during the compile");
         }
         inputs.push(Input {
