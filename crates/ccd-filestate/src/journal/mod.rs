@@ -907,4 +907,40 @@ mod tests {
         sp.add_names(&b(&inc), [&b"x.h"[..]]);
         assert!(j.prepare(sp).is_none());
     }
+
+    /// Events lost to a queue overflow may have been the ones that ended a
+    /// watch's attribution (here `rm -rf dir; mkdir dir`): after it, every
+    /// path is watched anew.
+    #[test]
+    fn after_an_overflow_every_path_is_watched_anew() {
+        let max: usize = std::fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("d");
+        std::fs::create_dir(&dir).unwrap();
+        let h = dir.join("a.h");
+        std::fs::write(&h, "1").unwrap();
+        let j = Journal::new().unwrap();
+        let s = sealed(&j, &[b(&h)]);
+        // Fill the queue (alternating names: the kernel merges an event
+        // equal to the last one), then replace the directory unseen.
+        for i in 0..max + 16 {
+            std::fs::write(t.path().join(["x", "y"][i % 2]), "").unwrap();
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(&h, "2").unwrap();
+        j.sync();
+        assert!(!j.holds(&s), "an overflow voids every seal");
+        let s = sealed(&j, &[b(&h)]);
+        std::fs::write(&h, "3").unwrap();
+        j.sync();
+        assert!(
+            !j.holds(&s),
+            "a write in the new directory after the overflow"
+        );
+    }
 }
