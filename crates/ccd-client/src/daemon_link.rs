@@ -95,6 +95,35 @@ fn private_dir(dir: &std::path::Path, uid: u32) -> bool {
         .is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o077 == 0)
 }
 
+/// Marks every descriptor above stderr close-on-exec. The daemon outlives
+/// the compile that starts it: one that inherited configure's copy of its
+/// stdout (descriptor 6) held `./configure | tee log` open for the hour
+/// until it idled out.
+///
+/// SAFETY: to be called between fork and exec (no allocation).
+unsafe fn keep_no_inherited_descriptors() {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range takes plain integers; on kernels before 5.11 it
+    // fails and each descriptor is marked instead.
+    let done =
+        unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) } == 0;
+    if !done {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes one struct; fcntl on a closed descriptor
+        // fails harmlessly.
+        let max = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } {
+            0 => lim.rlim_cur.min(65_536) as libc::c_int,
+            _ => 1024,
+        };
+        for fd in 3..max {
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
+}
+
 fn spawn_daemon() -> Option<std::process::Child> {
     let exe = std::env::current_exe().ok()?;
     let mut cmd = Command::new(exe);
@@ -102,11 +131,13 @@ fn spawn_daemon() -> Option<std::process::Child> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: setsid is async-signal-safe. A new session detaches the daemon
-    // from the build's terminal, so Ctrl-C on make does not kill it.
+    // SAFETY: setsid, close_range and fcntl are async-signal-safe. A new
+    // session detaches the daemon from the build's terminal, so Ctrl-C on
+    // make does not kill it.
     unsafe {
         cmd.pre_exec(|| {
             libc::setsid();
+            keep_no_inherited_descriptors();
             Ok(())
         });
     }

@@ -140,3 +140,39 @@ fn control_the_daemon_starts_normally() {
     let out = env.ccd().args(["status", "--json"]).output().unwrap();
     assert_ok(&out);
 }
+
+/// The daemon a compile starts must not keep the caller's descriptors: a
+/// configure script copies its stdout to descriptor 6, and a daemon that
+/// inherited it held `./configure | tee log` (and any build reading a
+/// compile's output through a pipe) open until the daemon idled out, an
+/// hour later.
+#[test]
+fn the_daemon_keeps_none_of_the_callers_descriptors() {
+    let env = Env::new();
+    env.write("t.c", SRC);
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("exec 6>&1; exec '{CCD}' gcc -c t.c -o t.o"))
+        .env("CCD_IDLE_TIMEOUT", "120")
+        .env_remove("CCD_DISABLE")
+        .env("CCD_DIR", &env.cache)
+        .current_dir(&env.work)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out, &mut sink);
+        let _ = tx.send(());
+    });
+    assert!(child.wait().unwrap().success());
+    let closed = rx.recv_timeout(Duration::from_secs(10)).is_ok();
+    let pid = env.daemon_pid();
+    env.stop();
+    assert!(
+        closed,
+        "the pipe stayed open after the compile: daemon {pid} holds the caller's descriptor 6"
+    );
+}
