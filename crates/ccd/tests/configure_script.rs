@@ -17,67 +17,15 @@
 //! access to crates.io.
 
 mod common;
-use common::{CCD, Env, require_tool, stderr};
+use common::{CCD, Env, require_tool};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 const CRATE: &str = "tikv-jemalloc-sys";
 const CRATE_VERSION: &str = "=0.7.1";
 const CCD_RUNS: usize = 5;
-
-fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-}
-
-/// The root of the fetched crate and its version.
-fn fetch_crate() -> (PathBuf, String) {
-    let proj = tempfile::Builder::new()
-        .prefix("ccd-configure-fetch")
-        .tempdir()
-        .unwrap();
-    std::fs::write(
-        proj.path().join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"ccd-configure-fetch\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
-             [dependencies]\n{CRATE} = \"{CRATE_VERSION}\"\n\n[workspace]\n"
-        ),
-    )
-    .unwrap();
-    std::fs::create_dir_all(proj.path().join("src")).unwrap();
-    std::fs::write(proj.path().join("src/lib.rs"), "").unwrap();
-
-    // Fetch (downloads the crate on a fresh machine), then ask where it is.
-    let fetch = cargo()
-        .arg("fetch")
-        .current_dir(proj.path())
-        .output()
-        .unwrap();
-    let mut meta = cargo();
-    meta.args(["metadata", "--format-version", "1"]);
-    if !fetch.status.success() {
-        // No network, but the crate may be in the local registry already.
-        meta.arg("--offline");
-    }
-    let out = meta.current_dir(proj.path()).output().unwrap();
-    assert!(
-        out.status.success(),
-        "cannot fetch {CRATE} {CRATE_VERSION}: {}\n{}",
-        stderr(&fetch),
-        stderr(&out)
-    );
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let pkg = meta["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == CRATE)
-        .unwrap_or_else(|| panic!("{CRATE} in cargo metadata"));
-    let manifest = Path::new(pkg["manifest_path"].as_str().unwrap());
-    let version = pkg["version"].as_str().unwrap().to_string();
-    (manifest.parent().unwrap().to_path_buf(), version)
-}
 
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -280,7 +228,7 @@ fn configure_five_times_in_a_recreated_dir_equals_bare() {
         sh.is_ok_and(|s| s.success()),
         "sh is required by the test suite but does not run"
     );
-    let (root, crate_version) = fetch_crate();
+    let (root, crate_version) = common::fetch_crate(CRATE, CRATE_VERSION);
     // "0.7.1+5.3.1-0-g<commit>": jemalloc's version after the `+`.
     let version = crate_version
         .split_once('+')

@@ -22,55 +22,9 @@ fn lua_dir() -> &'static Path {
     DIR.get_or_init(find_lua_dir)
 }
 
-fn cargo() -> Command {
-    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-}
-
 fn find_lua_dir() -> PathBuf {
-    let proj = tempfile::Builder::new()
-        .prefix("ccd-lua-fetch")
-        .tempdir()
-        .unwrap();
-    std::fs::write(
-        proj.path().join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"ccd-lua-fetch\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
-             [dependencies]\nlua-src = \"{LUA_SRC_VERSION}\"\n\n[workspace]\n"
-        ),
-    )
-    .unwrap();
-    std::fs::create_dir_all(proj.path().join("src")).unwrap();
-    std::fs::write(proj.path().join("src/lib.rs"), "").unwrap();
-
-    // Fetch (downloads the crate on a fresh machine), then ask where it is.
-    let fetch = cargo()
-        .arg("fetch")
-        .current_dir(proj.path())
-        .output()
-        .unwrap();
-    let offline = !fetch.status.success();
-    let mut meta = cargo();
-    meta.args(["metadata", "--format-version", "1"]);
-    if offline {
-        // No network, but the crate may be in the local registry already.
-        meta.arg("--offline");
-    }
-    let out = meta.current_dir(proj.path()).output().unwrap();
-    assert!(
-        out.status.success(),
-        "cannot fetch lua-src {LUA_SRC_VERSION}: {}\n{}",
-        stderr(&fetch),
-        stderr(&out)
-    );
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let manifest = meta["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "lua-src")
-        .and_then(|p| p["manifest_path"].as_str())
-        .expect("lua-src in cargo metadata");
-    let root = Path::new(manifest).parent().unwrap();
+    let (root, _) = common::fetch_crate("lua-src", LUA_SRC_VERSION);
+    let root = root.as_path();
     let mut candidates: Vec<PathBuf> = std::fs::read_dir(root)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -357,3 +357,52 @@ pub fn stderr(o: &Output) -> String {
 pub fn assert_ok(o: &Output) {
     assert!(o.status.success(), "command failed: {}", stderr(o));
 }
+
+/// The source directory of crate `name` at `version` (a requirement such
+/// as `=0.7.1`) and the version found: fetched with cargo into a
+/// throw-away project (downloaded on a fresh machine with access to
+/// crates.io; offline, the local registry may have it already).
+pub fn fetch_crate(name: &str, version: &str) -> (PathBuf, String) {
+    let cargo = || Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    let proj = tempfile::Builder::new()
+        .prefix("ccd-fetch")
+        .tempdir()
+        .unwrap();
+    std::fs::write(
+        proj.path().join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"ccd-fetch\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
+             [dependencies]\n{name} = \"{version}\"\n\n[workspace]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all(proj.path().join("src")).unwrap();
+    std::fs::write(proj.path().join("src/lib.rs"), "").unwrap();
+    let fetch = cargo()
+        .arg("fetch")
+        .current_dir(proj.path())
+        .output()
+        .unwrap();
+    let mut meta = cargo();
+    meta.args(["metadata", "--format-version", "1"]);
+    if !fetch.status.success() {
+        meta.arg("--offline");
+    }
+    let out = meta.current_dir(proj.path()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "cannot fetch {name} {version}: {}\n{}",
+        stderr(&fetch),
+        stderr(&out)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pkg = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{name} in cargo metadata"));
+    let manifest = Path::new(pkg["manifest_path"].as_str().unwrap());
+    let found = pkg["version"].as_str().unwrap().to_string();
+    (manifest.parent().unwrap().to_path_buf(), found)
+}
