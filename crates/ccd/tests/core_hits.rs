@@ -192,3 +192,67 @@ fn a_header_written_just_before_its_compile_is_stored() {
         }
     }
 }
+
+/// A search directory no lookup reaches still matters: gcc examines each
+/// when it starts and fails on one it cannot (a symbolic link loop), and
+/// warns about one that is not a directory. ccd once served a hit there.
+#[test]
+fn a_search_directory_that_becomes_a_link_loop_or_a_file() {
+    for cc in COMPILERS {
+        let env = Env::new();
+        project(&env);
+        std::fs::create_dir_all(env.path("late")).unwrap();
+        let args = ["-Iinc", "-Ilate", "-c", "src/a.c", "-o", "a.o"];
+        env.cc_expect(Outcome::Miss, cc, &args);
+        env.cc_expect(Outcome::Hit, cc, &args);
+        std::fs::remove_dir(env.path("late")).unwrap();
+        std::os::unix::fs::symlink("late", env.path("late")).unwrap();
+        env.assert_same_as_bare(cc, &args, &["a.o"]);
+        env.assert_same_as_bare(cc, &args, &["a.o"]);
+        std::fs::remove_file(env.path("late")).unwrap();
+        env.write("late", "not a directory\n");
+        env.assert_same_as_bare(cc, &args, &["a.o"]);
+        env.assert_same_as_bare(cc, &args, &["a.o"]);
+    }
+}
+
+/// Lookups are recorded after the compile: a header renamed into an
+/// earlier search directory meanwhile (keeping its old mtime) was recorded
+/// as found there, and the result of the compile that read the later one
+/// served to every compile that now reads it.
+#[test]
+fn a_header_moved_into_an_earlier_directory_while_storing() {
+    let env = Env::new();
+    env.write("src/a.c", "#include \"x.h\"\nint v = X;\n");
+    env.write("late/x.h", "#define X 1\n");
+    env.write("stage/x.h", "#define X 2\n");
+    std::fs::create_dir_all(env.path("early")).unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(env.path("stage/x.h"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let w = env.work.display();
+    // The move happens once, right after the compile of src/a.c, before
+    // the wrapper reports back (the daemon stores after that).
+    env.write_exec(
+        "bin/racecc",
+        &format!(
+            "#!/bin/sh\ngcc \"$@\"; rc=$?\n\
+             case \" $* \" in *\" src/a.c \"*) [ -e {w}/race ] && rm {w}/race && mv {w}/stage/x.h {w}/early/x.h;; esac\n\
+             exit $rc\n"
+        ),
+    );
+    let cc = env.path("bin/racecc");
+    let cc = cc.to_str().unwrap();
+    let args = ["-Iearly", "-Ilate", "-c", "src/a.c", "-o", "a.o"];
+    env.write("race", "");
+    assert_ok(&env.cc(cc, &args));
+    assert!(
+        env.path("early/x.h").exists(),
+        "the compiler script moved the header"
+    );
+    env.assert_same_as_bare(cc, &args, &["a.o"]);
+}

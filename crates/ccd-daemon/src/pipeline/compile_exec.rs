@@ -66,9 +66,21 @@ impl Plan {
         digest: ccd_filestate::Digest,
         changed_ns: i64,
     ) -> bool {
-        if let Some((_, before)) = self.known_before.iter().find(|(p, _)| p == path) {
-            return *before != digest;
+        match self.known_before.iter().find(|(p, _)| p == path) {
+            Some((_, before)) => *before != digest,
+            None => self.maybe_changed_during(d, path, changed_ns),
         }
+    }
+
+    /// Whether `path`, last changed at `changed_ns` (by its stamp), may
+    /// have changed while the compiler ran: not if it is older than the
+    /// compile, nor if the watcher saw nothing name it since the plan.
+    pub fn maybe_changed_during(
+        &self,
+        d: &Daemon,
+        path: &std::path::Path,
+        changed_ns: i64,
+    ) -> bool {
         let too_new = changed_ns >= self.started_ns - ccd_filestate::write_time_slack_ns();
         too_new
             && !self.watched.as_ref().is_some_and(|(clock, prepared)| {

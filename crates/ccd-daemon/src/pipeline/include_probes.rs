@@ -40,6 +40,13 @@ pub fn record(
         pch_dir: false,
     };
     let abs = |p: &[u8]| req.abs(p).as_os_str().as_bytes().to_vec();
+    // The compiler examines every search directory when it starts, whether
+    // or not a lookup reaches it: gcc warns about one that is not a
+    // directory and fails on one it cannot examine (a symbolic link loop),
+    // which ccd once served a hit for.
+    for dir in chain.quote.iter().chain(&chain.angle) {
+        l.set.observe(&abs(dir));
+    }
     for f in forced {
         walk(&mut l, req, chain.forced_candidates(f), false, true);
     }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use ccd_cc::scan::ScanResult;
 use ccd_cc::search_path::{SearchChain, env_dir_variables};
 use ccd_cc::{Invocation, depfile};
-use ccd_depgraph::{Input, ManifestEntry, StderrFor};
+use ccd_depgraph::{Expect, Input, ManifestEntry, StderrFor};
 use ccd_filestate::{Digest, Hashed, stat};
 use ccd_protocol::CompileOutput;
 use ccd_store::{StoredDepfile, StoredOutput, StoredResult};
@@ -201,7 +201,26 @@ pub fn store(
                 mtimes.push((serde_bytes::ByteBuf::from(i.path.clone()), t));
             }
         }
-        lookups.set.finish(plan.started_ns)
+        let probes = lookups.set.finish(plan.started_ns);
+        // The lookups are recorded after the compile: a header put in an
+        // earlier search directory since (renamed there, its old mtime
+        // kept) would be recorded as found where the compiler found
+        // nothing, and the result served for a compile that now reads it.
+        for p in &probes {
+            let found = p
+                .paths()
+                .zip(&p.names)
+                .filter(|(_, (_, e))| *e == Expect::File);
+            for (path, _) in found {
+                let path = std::path::PathBuf::from(OsStr::from_bytes(&path));
+                let changed =
+                    stat(&path).map_err(|_| "an include lookup changed during the compile")?;
+                if plan.maybe_changed_during(d, &path, changed.changed_ns()) {
+                    return Err("an include lookup changed during the compile");
+                }
+            }
+        }
+        probes
     } else {
         Vec::new()
     };
