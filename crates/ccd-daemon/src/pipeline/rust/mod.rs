@@ -80,29 +80,28 @@ pub fn handle(
         return;
     };
     let miss = trace::verdict_name(&checked.verdict);
-    if out.exit_code != 0 {
+    // A failure is not stored: its dep-info leaves out what made it fail
+    // (a missing `mod` file, an `include_str!` file that was absent, a
+    // module both `m.rs` and `m/mod.rs`), so a replay outlived the fix.
+    let stored = if out.exit_code != 0 {
         Stats::bump(&d.stats.errors);
-    }
-    let stored = store::store(d, &ctx, &inv, req, &plan, &out, took.as_millis() as u64);
-    match &stored {
-        Ok(_) if out.exit_code != 0 => {
-            trace.record(d, "Error", &format!("{miss}; the failure is stored"), 0)
+        trace.record(d, "Error", &format!("{miss}; the compiler failed"), 0);
+        None
+    } else {
+        let stored = store::store(d, &ctx, &inv, req, &plan, &out, took.as_millis() as u64);
+        match &stored {
+            Ok(_) => trace.record(d, miss, "compiled and stored", 0),
+            Err(reason) => {
+                tracing::info!(source = %ctx.source.display(), reason, "rustc result not stored");
+                d.stats.not_stored(reason);
+                trace.record(d, miss, &format!("not stored: {reason}"), 0);
+            }
         }
-        Ok(_) => trace.record(d, miss, "compiled and stored", 0),
-        Err(reason) => {
-            tracing::info!(source = %ctx.source.display(), reason, "rustc result not stored");
-            d.stats.not_stored(reason);
-            trace.record(
-                d,
-                if out.exit_code != 0 { "Error" } else { miss },
-                &format!("not stored: {reason}"),
-                0,
-            );
-        }
-    }
+        stored.ok()
+    };
     compile_exec::cleanup(&plan);
     let _ = ch.send(&Response::Stored);
-    if let Ok(entry) = stored
+    if let Some(entry) = stored
         && let Ok(delivery) = cached_hit::prepare(d, &ctx, req, &entry.result)
     {
         let entry = worktree::entry_from_key(ctx.root.as_ref().map(|r| r.root.as_path()), entry);
