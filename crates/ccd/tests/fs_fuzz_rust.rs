@@ -925,18 +925,7 @@ impl Fuzz {
     /// incremental compilation), through ccd or bare.
     fn cargo_build(&self, through_ccd: bool) -> Output {
         let mut c = Command::new("cargo");
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy();
-            if k.starts_with("CARGO")
-                || k.starts_with("RUSTC")
-                || k.starts_with("RUSTFLAGS")
-                || k.starts_with("RUSTDOC")
-                || k.starts_with("CCD_")
-                || k == "OUT_DIR"
-            {
-                c.env_remove(k.as_ref());
-            }
-        }
+        common::without_cargo_env(&mut c);
         c.current_dir(&self.env.work)
             .args(["build", "--offline"])
             .env("CARGO_HOME", self.env.root.path().join("cargo-home"))

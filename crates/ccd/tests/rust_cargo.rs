@@ -37,18 +37,7 @@ enum Wrap {
 fn cargo_cmd(env: &Env, wrap: Wrap, vars: &[(&str, &str)], args: &[&str]) -> Command {
     env.settle();
     let mut c = Command::new("cargo");
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy();
-        if k.starts_with("CARGO")
-            || k.starts_with("RUSTC")
-            || k.starts_with("RUSTFLAGS")
-            || k.starts_with("RUSTDOC")
-            || k.starts_with("CCD_")
-            || k == "OUT_DIR"
-        {
-            c.env_remove(k.as_ref());
-        }
-    }
+    common::without_cargo_env(&mut c);
     c.current_dir(&env.work)
         .args(args)
         // A private cargo home: no user configuration (a global

@@ -406,3 +406,20 @@ pub fn fetch_crate(name: &str, version: &str) -> (PathBuf, String) {
     let found = pkg["version"].as_str().unwrap().to_string();
     (manifest.parent().unwrap().to_path_buf(), found)
 }
+
+/// Removes from `c` every variable of the `cargo test` running us that
+/// would reach a cargo or rustc it starts (cargo's own, rustc's, ccd's).
+pub fn without_cargo_env(c: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("CARGO")
+            || k.starts_with("RUSTC")
+            || k.starts_with("RUSTFLAGS")
+            || k.starts_with("RUSTDOC")
+            || k.starts_with("CCD_")
+            || k == "OUT_DIR"
+        {
+            c.env_remove(k.as_ref());
+        }
+    }
+}
