@@ -366,22 +366,11 @@ fn scan_of(d: &Daemon, path: &Path, hashed: &Hashed) -> Result<Arc<ScanResult>, 
 
 /// Stores every output the compile wrote; the main output must be one.
 pub fn store_outputs(d: &Daemon, ctx: &Context, plan: &Plan) -> Result<Vec<StoredOutput>, Skip> {
-    store_written_outputs(d, ctx, plan, true)
-}
-
-/// Stores the outputs the compile wrote (all of them with `all_required`,
-/// else whichever it wrote, as after a failed compile).
-pub fn store_written_outputs(
-    d: &Daemon,
-    ctx: &Context,
-    plan: &Plan,
-    all_required: bool,
-) -> Result<Vec<StoredOutput>, Skip> {
     let mut outputs = Vec::new();
     for (i, ((role, p), before)) in ctx.outputs.iter().zip(&plan.outputs_before).enumerate() {
         let written = stat(p).ok().filter(|s| s.is_file() && Some(*s) != *before);
         let Some(written) = written else {
-            if all_required && i == 0 {
+            if i == 0 {
                 return Err("the compiler wrote no output");
             }
             continue;

@@ -20,7 +20,7 @@ use ccd_store::StoredResult;
 use super::super::compile_exec::{DepSource, Plan, watch_dirs};
 use super::super::context::Context;
 use super::super::request::Req;
-use super::super::store_outcome::{Skip, result_key, store_written_outputs};
+use super::super::store_outcome::{Skip, result_key, store_outputs};
 use super::context::linker_path;
 use crate::state::Daemon;
 
@@ -136,7 +136,7 @@ pub fn store(
         return Err("a module path could not be examined");
     }
 
-    let outputs = store_written_outputs(d, ctx, plan, out.exit_code == 0)?;
+    let outputs = store_outputs(d, ctx, plan)?;
     let (stdout, stderr, depfile) = match &ctx.root {
         None => (out.stdout.to_vec(), out.stderr.to_vec(), None),
         Some(r) => {
