@@ -78,12 +78,36 @@ pub enum Mode {
     Pch,
 }
 
+impl Mode {
+    /// The mode's name in cache keys: fixed, so that renaming a variant
+    /// never changes a key (keys once came from `Debug` output).
+    pub fn key_tag(self) -> &'static str {
+        match self {
+            Mode::Object => "Object",
+            Mode::Assembly => "Assembly",
+            Mode::Pch => "Pch",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DepKind {
     /// `-MD`: every header.
     All,
     /// `-MMD`: user headers only (no system headers).
     User,
+}
+
+impl DepKind {
+    /// The requested kind's name in cache keys (fixed, see
+    /// [`Mode::key_tag`]); `None` when no dependency file is asked for.
+    pub fn key_tag(kind: Option<DepKind>) -> &'static str {
+        match kind {
+            None => "None",
+            Some(DepKind::All) => "Some(All)",
+            Some(DepKind::User) => "Some(User)",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -125,6 +149,17 @@ pub struct SearchOptions {
     /// (`--sysroot`, `-nostdinc`, `-target`, `-m32`, ...): the daemon asks the
     /// compiler for its search list with exactly these.
     pub system_affecting: Vec<Vec<u8>>,
+}
+
+/// A file a flag asks the compiler to write next to the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SideOutput {
+    /// `-gsplit-dwarf`: `.dwo`.
+    SplitDwarf,
+    /// `--coverage` / `-ftest-coverage`: `.gcno`.
+    Coverage,
+    /// `-fstack-usage`: `.su`.
+    StackUsage,
 }
 
 /// Files a flag asks the compiler to write next to the object.
@@ -189,21 +224,21 @@ impl Invocation {
         Some([&base[..], b".d"].concat())
     }
 
-    /// Paths of the side files the flags ask for, each with its role name.
-    pub fn side_output_paths(&self) -> Vec<(&'static str, Vec<u8>)> {
+    /// Paths of the side files the flags ask for, each with what it is.
+    pub fn side_output_paths(&self) -> Vec<(SideOutput, Vec<u8>)> {
         let base = match &self.output {
             Some(o) => strip_suffix(o).to_vec(),
             None => stem(basename(&self.source)).to_vec(),
         };
         let mut v = Vec::new();
-        let mut push = |on: bool, role: &'static str, ext: &[u8]| {
+        let mut push = |on: bool, side: SideOutput, ext: &[u8]| {
             if on {
-                v.push((role, [&base[..], ext].concat()));
+                v.push((side, [&base[..], ext].concat()));
             }
         };
-        push(self.side.split_dwarf, "dwo", b".dwo");
-        push(self.side.coverage, "gcno", b".gcno");
-        push(self.side.stack_usage, "su", b".su");
+        push(self.side.split_dwarf, SideOutput::SplitDwarf, b".dwo");
+        push(self.side.coverage, SideOutput::Coverage, b".gcno");
+        push(self.side.stack_usage, SideOutput::StackUsage, b".su");
         v
     }
 
@@ -269,6 +304,15 @@ mod tests {
         }
     }
 
+    /// Cache keys are made from these: a change empties every cache.
+    #[test]
+    fn key_tags_are_fixed() {
+        let modes = [Mode::Object, Mode::Assembly, Mode::Pch].map(Mode::key_tag);
+        assert_eq!(modes, ["Object", "Assembly", "Pch"]);
+        let deps = [None, Some(DepKind::All), Some(DepKind::User)].map(DepKind::key_tag);
+        assert_eq!(deps, ["None", "Some(All)", "Some(User)"]);
+    }
+
     #[test]
     fn default_paths() {
         let i = inv("src/a.c", None);
@@ -279,8 +323,8 @@ mod tests {
         assert_eq!(
             i.side_output_paths(),
             vec![
-                ("dwo", b"out.dir/y.obj.dwo".to_vec()),
-                ("su", b"out.dir/y.obj.su".to_vec())
+                (SideOutput::SplitDwarf, b"out.dir/y.obj.dwo".to_vec()),
+                (SideOutput::StackUsage, b"out.dir/y.obj.su".to_vec())
             ]
         );
         let i = inv("a.c", Some("dir.x/noext"));

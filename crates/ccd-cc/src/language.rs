@@ -25,6 +25,23 @@ pub enum Language {
 pub struct UnknownLanguage;
 
 impl Language {
+    /// The language's name in cache keys: fixed, so that renaming a variant
+    /// never changes a key (keys once came from `Debug` output).
+    pub fn key_tag(self) -> &'static str {
+        match self {
+            Language::C => "C",
+            Language::Cxx => "Cxx",
+            Language::ObjC => "ObjC",
+            Language::ObjCxx => "ObjCxx",
+            Language::CPreprocessed => "CPreprocessed",
+            Language::CxxPreprocessed => "CxxPreprocessed",
+            Language::Asm => "Asm",
+            Language::AsmCpp => "AsmCpp",
+            Language::CHeader => "CHeader",
+            Language::CxxHeader => "CxxHeader",
+        }
+    }
+
     pub fn from_extension(path: &[u8]) -> Option<Language> {
         let name = path.rsplit(|b| *b == b'/').next().unwrap_or(path);
         let dot = name.iter().rposition(|b| *b == b'.')?;
@@ -96,6 +113,40 @@ impl Language {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Cache keys are made from these: a change empties every cache.
+    #[test]
+    fn key_tags_are_fixed() {
+        use Language::*;
+        let all = [
+            C,
+            Cxx,
+            ObjC,
+            ObjCxx,
+            CPreprocessed,
+            CxxPreprocessed,
+            Asm,
+            AsmCpp,
+            CHeader,
+            CxxHeader,
+        ];
+        let tags = all.map(Language::key_tag);
+        assert_eq!(
+            tags,
+            [
+                "C",
+                "Cxx",
+                "ObjC",
+                "ObjCxx",
+                "CPreprocessed",
+                "CxxPreprocessed",
+                "Asm",
+                "AsmCpp",
+                "CHeader",
+                "CxxHeader"
+            ]
+        );
+    }
 
     #[test]
     fn extensions() {

@@ -16,5 +16,7 @@ pub mod system_dirs;
 
 pub use args::{dependency_pass_args, parse, parse_for};
 pub use family::Family;
-pub use invocation::{DepKind, DepOptions, DepTarget, Invocation, Mode, NonCacheable, Parsed};
+pub use invocation::{
+    DepKind, DepOptions, DepTarget, Invocation, Mode, NonCacheable, Parsed, SideOutput,
+};
 pub use language::Language;

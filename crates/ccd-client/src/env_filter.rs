@@ -3,7 +3,7 @@
 
 use std::os::unix::ffi::OsStrExt;
 
-use ccd_protocol::ByteBuf;
+use ccd_protocol::{ByteBuf, Driver};
 
 const EXACT: &[&str] = &[
     "PATH",
@@ -29,11 +29,7 @@ const PREFIXES: &[&str] = &["CCD_", "GCC_", "LC_", "CCC_"];
 /// whole environment: `env!` can read any variable (the daemon keys only
 /// the ones the crate read, from its dep-info).
 pub fn env_for(compiler: &std::path::Path) -> Vec<(ByteBuf, ByteBuf)> {
-    let name = compiler
-        .file_name()
-        .map(|n| n.as_bytes())
-        .unwrap_or_default();
-    let rustc = name.windows(5).any(|w| w == b"rustc") || name.starts_with(b"clippy-driver");
+    let rustc = Driver::of(compiler) == Driver::Rustc;
     std::env::vars_os()
         .filter(|(k, _)| {
             let k = k.as_bytes();

@@ -1,24 +1,35 @@
 //! The ccd daemon: one per cache directory, started on demand by the
-//! wrapper and gone after an idle timeout.
+//! wrapper and gone after an idle timeout. Follow one request through
+//! ARCHITECTURE.md (at the repository's root); in short:
 //!
-//! - [`server`]: the socket, the single-instance lock, the idle timer;
-//! - [`connection`]: one request per connection, admin or compile;
-//! - [`pipeline`]: the per-compile pipeline, one module per phase;
-//! - [`claims`]: output paths of compiles in flight (a path two compiles
-//!   write at once is not stored);
-//! - [`pending`]: stores finished after the client was answered;
-//! - [`state`] and [`stats`]: what the daemon keeps in memory.
+//! - `server`: the socket, the single-instance lock, worker threads, the
+//!   idle timer; `connection`: one request per connection, a compile for
+//!   `pipeline` or an admin request for `admin`;
+//! - `pipeline`: the per-compile pipeline, one module per phase, and a
+//!   frontend per compiler family;
+//! - `daemon`: what the daemon holds; `memo`: what it remembers between
+//!   requests; `outcome`: what a request became, counted by `stats` and
+//!   logged by `sessions`; `claims`: output paths of compiles in flight;
+//!   `pending`: stores finished after the client was answered; `spares`:
+//!   spare copies of large outputs.
 
-pub mod claims;
+mod admin;
+mod channel;
+mod claims;
+mod compiler;
 pub mod config;
-pub mod connection;
-pub mod pending;
-pub mod pipeline;
-pub mod server;
-pub mod sessions;
-pub mod spares;
-pub mod state;
-pub mod stats;
+mod connection;
+mod daemon;
+mod delivery;
+mod memo;
+mod outcome;
+mod pending;
+mod pipeline;
+mod server;
+mod sessions;
+mod spares;
+mod stats;
+mod trace;
 
 pub use config::DaemonConfig;
-pub use server::run;
+pub use server::{Ended, run};

@@ -15,18 +15,18 @@ use ccd_store::{Store, ensure_private_dir};
 
 use crate::config::DaemonConfig;
 use crate::connection;
-use crate::state::Daemon;
+use crate::daemon::Daemon;
 
 /// How a daemon run ended without an error.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Ended {
     /// Another daemon holds this cache directory's lock.
     AlreadyRunning,
 }
 
 /// Runs the daemon for the cache directory named by the environment until
 /// it is idle for its idle timeout or asked to stop.
-pub fn run() -> anyhow::Result<Outcome> {
+pub fn run() -> anyhow::Result<Ended> {
     let loc = Location::from_env()?;
     let config = DaemonConfig::load(&loc.cache_dir);
     ensure_private_dir(&loc.socket_dir)
@@ -41,7 +41,7 @@ pub fn run() -> anyhow::Result<Outcome> {
         .context("daemon lock file")?;
     // SAFETY: flock on a file descriptor we own.
     if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Ok(Outcome::AlreadyRunning);
+        return Ok(Ended::AlreadyRunning);
     }
     let _ = LOCK_FD.set(lock.as_raw_fd());
     init_logging(&loc.cache_dir, &config);
@@ -165,7 +165,7 @@ impl Pool {
             connection::serve(d, stream);
             // The client has its answer.
             if let Some(j) = &d.journal {
-                d.spares.refill(j);
+                d.spares.refill(j, &d.store);
             }
             d.touch();
             d.active.fetch_sub(1, Ordering::SeqCst);

@@ -15,19 +15,54 @@ use std::sync::{Arc, Mutex};
 
 use ccd_protocol::SessionReport;
 
-use crate::state::lock;
+use crate::daemon::lock;
+use crate::stats::Tally;
+
+/// What became of a compile, as its session log and journal say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Hit,
+    /// Compiled: no result was made from the source as it is now.
+    SourceChanged,
+    /// Compiled: the source is known, but a header or a lookup differs.
+    HeadersChanged,
+    /// Compiled: the compile context never produced a result.
+    Cold,
+    /// Compiled: a stored result could not be used (damaged, or it could
+    /// not be put in place).
+    Unusable,
+    /// Passed to the compiler unchanged.
+    NonCacheable,
+    /// The compile failed, or ccd refused it (`--strict-paths`).
+    Error,
+}
+
+impl Verdict {
+    /// The verdict's name in logs and journals (stable: scripts read it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Hit => "Hit",
+            Verdict::SourceChanged => "SourceChanged",
+            Verdict::HeadersChanged => "HeadersChanged",
+            Verdict::Cold => "Cold",
+            Verdict::Unusable => "Unusable",
+            Verdict::NonCacheable => "NonCacheable",
+            Verdict::Error => "Error",
+        }
+    }
+}
 
 /// What happened to one compile.
 pub struct Event<'a> {
-    /// `Hit`, `SourceChanged`, `HeadersChanged`, `Cold`, `NonCacheable`,
-    /// `Error` (failed compile), `Passthrough`.
-    pub verdict: &'static str,
+    pub verdict: Verdict,
+    /// Why, in words.
     pub reason: &'a str,
+    /// How it counts (the same as in `ccd status`).
+    pub tally: &'a Tally,
     pub cwd: &'a Path,
     pub source: Option<&'a Path>,
     pub output: Option<&'a Path>,
     pub duration_ms: u64,
-    pub saved_ms: u64,
     pub key_root: &'a Path,
     pub path_remap: &'a str,
 }
@@ -119,23 +154,19 @@ impl Session {
     fn record(&self, ev: &Event<'_>) {
         {
             let mut c = lock(&self.counts);
-            match ev.verdict {
-                "Hit" => {
-                    c.hits += 1;
-                    c.saved_ms += ev.saved_ms;
-                }
-                "NonCacheable" => *c.non_cacheable.entry(ev.reason.to_string()).or_default() += 1,
-                "Error" => {
-                    c.misses += 1;
-                    c.errors += 1;
-                }
-                _ => c.misses += 1,
+            let t = ev.tally;
+            c.hits += u64::from(t.hit);
+            c.misses += u64::from(t.miss);
+            c.errors += u64::from(t.error);
+            c.saved_ms += t.saved_ms;
+            if let Some(r) = &t.non_cacheable {
+                *c.non_cacheable.entry(r.to_string()).or_default() += 1;
             }
         }
         let show = |p: Option<&Path>| p.map_or(String::from("-"), |p| p.display().to_string());
         let line = format!(
             "{} {} -> {} ({}) cwd={} key_root={} path_remap={} {} ms\n",
-            ev.verdict,
+            ev.verdict.as_str(),
             show(ev.source),
             show(ev.output),
             ev.reason,
@@ -151,10 +182,10 @@ impl Session {
                 "cwd": ev.cwd.display().to_string(),
                 "source": ev.source.map(|p| p.display().to_string()),
                 "output": ev.output.map(|p| p.display().to_string()),
-                "verdict": ev.verdict,
+                "verdict": ev.verdict.as_str(),
                 "reason": ev.reason,
                 "duration_ms": ev.duration_ms,
-                "saved_ms": ev.saved_ms,
+                "saved_ms": ev.tally.saved_ms,
             });
             let _ = writeln!(lock(j), "{json}");
         }

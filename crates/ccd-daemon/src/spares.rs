@@ -26,7 +26,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ccd_filestate::Journal;
+use ccd_filestate::{Digest, Journal};
+use ccd_store::Store;
 
 /// Outputs at least this large get spares.
 pub const MIN_BYTES: u64 = 256 * 1024;
@@ -59,9 +60,9 @@ fn count(c: &AtomicU64) {
 #[derive(Default)]
 struct Inner {
     /// Ready spares by (blob, permission bits).
-    ready: HashMap<(PathBuf, u32), Spare>,
+    ready: HashMap<(Digest, u32), Spare>,
     /// Spares to make once the current answer is sent.
-    wanted: Vec<(PathBuf, u32, u64)>,
+    wanted: Vec<(Digest, u32, u64)>,
     total_bytes: u64,
     /// A move into an output's directory failed (another filesystem):
     /// spares do not help there.
@@ -85,7 +86,7 @@ struct Inner {
 
 struct Recycled {
     path: PathBuf,
-    blob: PathBuf,
+    blob: Digest,
     mode: u32,
     /// Set when the replaced file is a spare delivered by an earlier hit
     /// and its status-change time is still the one it had then.
@@ -97,7 +98,7 @@ struct Delivered {
     /// The key it is watched under in the journal.
     key: Box<[u8]>,
     since: u64,
-    blob: PathBuf,
+    blob: Digest,
     mode: u32,
     size: u64,
     /// Its status-change time right after the move.
@@ -133,14 +134,14 @@ impl Spares {
     /// Moves a ready spare of `blob` to `dest`, with a fresh mtime.
     /// `false` when there is none to use (the caller copies); either way a
     /// spare is wanted for next time.
-    pub fn take(&self, j: &Journal, blob: &Path, dest: &Path, mode: u32, size: u64) -> bool {
+    pub fn take(&self, j: &Journal, blob: &Digest, dest: &Path, mode: u32, size: u64) -> bool {
         let spare = {
             let mut g = self.lock();
             if g.cross_device {
                 return false;
             }
-            let key = (blob.to_path_buf(), mode);
-            g.wanted.push((key.0.clone(), mode, size));
+            let key = (*blob, mode);
+            g.wanted.push((*blob, mode, size));
             let spare = g.ready.remove(&key);
             if let Some(s) = &spare {
                 g.total_bytes -= s.size;
@@ -188,7 +189,7 @@ impl Spares {
 
     /// Goes on watching spare `s`, just moved to `dest`, so that when a
     /// later hit replaces it, it is known untouched without reading it.
-    fn track_delivered(&self, j: &Journal, s: &Spare, blob: &Path, dest: &Path, mode: u32) {
+    fn track_delivered(&self, j: &Journal, s: &Spare, blob: &Digest, dest: &Path, mode: u32) {
         let spare_key = s.path.as_os_str().as_bytes();
         // Stamped after the move: a rename sets the status-change time.
         let st = match ccd_filestate::stat_nofollow(dest) {
@@ -211,7 +212,7 @@ impl Spares {
             key: key.into(),
             seq,
             since: s.since,
-            blob: blob.to_path_buf(),
+            blob: *blob,
             mode,
             size: s.size,
             ctime_ns: st.ctime_ns,
@@ -242,7 +243,7 @@ impl Spares {
         &self,
         spare: &Path,
         dest: &Path,
-        blob: &Path,
+        blob: &Digest,
         mode: u32,
         size: u64,
     ) -> std::io::Result<()> {
@@ -262,7 +263,7 @@ impl Spares {
             // the watcher).
             let (delivered, stale) = match delivered {
                 Some(d)
-                    if reusable && d.blob == blob && d.mode == mode && d.ctime_ns == ctime_ns =>
+                    if reusable && d.blob == *blob && d.mode == mode && d.ctime_ns == ctime_ns =>
                 {
                     (Some(d), None)
                 }
@@ -276,7 +277,7 @@ impl Spares {
                 if reusable {
                     g.recycle.push(Recycled {
                         path: aside,
-                        blob: blob.to_path_buf(),
+                        blob: *blob,
                         mode,
                         delivered,
                     });
@@ -322,15 +323,8 @@ impl Spares {
                 None => j.unwatch_file(&d.key),
             }
         }
-        // A blob is stored under its digest: `<shard>/<rest of the hex>`.
-        let expected = key.0.parent().and_then(Path::file_name).map(|shard| {
-            let mut hex = shard.to_os_string();
-            hex.push(key.0.file_name().unwrap_or_default());
-            hex
-        });
         let spare = self.adopt(j, &tmp, &path, r.mode, |f| {
-            let found = ccd_filestate::digest_reader(f).ok().map(|d| d.to_hex());
-            found.is_some_and(|d| expected.is_some_and(|e| e.as_bytes() == d.as_bytes()))
+            ccd_filestate::digest_reader(f).is_ok_and(|d| d == key.0)
         });
         if let Some(spare) = spare {
             count(&self.counts.reused_hashed);
@@ -372,7 +366,7 @@ impl Spares {
     }
 
     /// Makes `spare` the ready spare of `key`, within the size budget.
-    fn keep(&self, j: &Journal, key: (PathBuf, u32), spare: Spare) {
+    fn keep(&self, j: &Journal, key: (Digest, u32), spare: Spare) {
         let mut g = self.lock();
         if g.total_bytes + spare.size > self.max_bytes {
             drop(g);
@@ -389,7 +383,7 @@ impl Spares {
     /// Deletes the outputs hits moved aside, and makes the spares wanted
     /// since the last call (after the answer is sent: this is off the
     /// client's path).
-    pub fn refill(&self, j: &Journal) {
+    pub fn refill(&self, j: &Journal, store: &Store) {
         // Taken in `let`s: a guard in a `for` head lives through the loop.
         let (trash, recycle, unwatch) = {
             let mut g = self.lock();
@@ -417,15 +411,15 @@ impl Spares {
                     continue;
                 }
             }
-            if let Some(spare) = self.make(j, &key.0, mode) {
+            if let Some(spare) = self.make(j, store, &key.0, mode) {
                 self.keep(j, key, spare);
             }
         }
     }
 
-    fn make(&self, j: &Journal, blob: &Path, mode: u32) -> Option<Spare> {
+    fn make(&self, j: &Journal, store: &Store, blob: &Digest, mode: u32) -> Option<Spare> {
         let (path, tmp) = self.spare_paths(blob, mode)?;
-        if ccd_store::deliver(blob, &tmp, mode).is_err() {
+        if store.deliver_blob(blob, &tmp, mode).is_err() {
             let _ = std::fs::remove_file(&tmp);
             return None;
         }
@@ -438,13 +432,8 @@ impl Spares {
 
     /// Where the spare of `blob` lives, and the temporary name it is
     /// prepared under; `None` if the spares directory is not ours.
-    fn spare_paths(&self, blob: &Path, mode: u32) -> Option<(PathBuf, PathBuf)> {
-        let name = blob.file_name()?;
-        let shard = blob.parent()?.file_name()?;
-        let mut file = shard.to_os_string();
-        file.push(name);
-        file.push(format!(".{mode:o}"));
-        let path = self.dir.join(file);
+    fn spare_paths(&self, blob: &Digest, mode: u32) -> Option<(PathBuf, PathBuf)> {
+        let path = self.dir.join(format!("{}.{mode:o}", blob.to_hex()));
         // Our own directory, never a symlink planted in its place.
         let _ = std::fs::DirBuilder::new().mode(0o700).create(&self.dir);
         let ours = std::fs::symlink_metadata(&self.dir)

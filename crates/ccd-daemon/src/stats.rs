@@ -1,55 +1,69 @@
 //! Counters shown by `ccd status`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::daemon::lock;
 
 #[derive(Default)]
 pub struct Stats {
     pub hits: AtomicU64,
     pub misses: AtomicU64,
-    /// Compiles that failed (non-zero exit); never cached.
+    /// Compiles that failed (non-zero exit), and compiles refused before
+    /// they ran (a `--strict-paths` violation).
     pub errors: AtomicU64,
-    /// Problems of ccd itself that made it fall back to the compiler.
+    /// ccd's own failures that made it run the compiler instead: a stored
+    /// result that turned out damaged or could not be put in place.
     pub internal_errors: AtomicU64,
     /// Misses whose result was not stored (inputs changed during the
     /// compile, time macros, ...), by reason.
-    not_stored: Mutex<BTreeMap<&'static str, u64>>,
-    non_cacheable: Mutex<BTreeMap<&'static str, u64>>,
+    not_stored: Mutex<BTreeMap<Cow<'static, str>, u64>>,
+    non_cacheable: Mutex<BTreeMap<Cow<'static, str>, u64>>,
     /// Milliseconds of compiling that hits replaced.
     pub saved_ms: AtomicU64,
 }
 
+/// How one finished compile counts. `ccd status` and the compile's build
+/// session both count from this one value, so they can never disagree.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub hit: bool,
+    pub miss: bool,
+    pub error: bool,
+    pub internal_error: bool,
+    pub saved_ms: u64,
+    pub non_cacheable: Option<Cow<'static, str>>,
+    pub not_stored: Option<Cow<'static, str>>,
+}
+
 impl Stats {
-    pub fn hit(&self, saved_ms: u64) {
-        self.hits.fetch_add(1, Ordering::Relaxed);
-        self.saved_ms.fetch_add(saved_ms, Ordering::Relaxed);
-    }
-
-    pub fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn non_cacheable(&self, reason: &'static str) {
-        *lock(&self.non_cacheable).entry(reason).or_default() += 1;
-    }
-
-    pub fn not_stored(&self, reason: &'static str) {
-        *lock(&self.not_stored).entry(reason).or_default() += 1;
+    pub fn add(&self, t: &Tally) {
+        let bump = |on: bool, c: &AtomicU64| {
+            if on {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        };
+        bump(t.hit, &self.hits);
+        bump(t.miss, &self.misses);
+        bump(t.error, &self.errors);
+        bump(t.internal_error, &self.internal_errors);
+        self.saved_ms.fetch_add(t.saved_ms, Ordering::Relaxed);
+        if let Some(r) = &t.non_cacheable {
+            *lock(&self.non_cacheable).entry(r.clone()).or_default() += 1;
+        }
+        if let Some(r) = &t.not_stored {
+            *lock(&self.not_stored).entry(r.clone()).or_default() += 1;
+        }
     }
 
     pub fn non_cacheable_reasons(&self) -> Vec<(String, u64)> {
-        lock(&self.non_cacheable)
-            .iter()
-            .map(|(k, v)| (k.to_string(), *v))
-            .collect()
+        listed(&lock(&self.non_cacheable))
     }
 
     pub fn not_stored_reasons(&self) -> Vec<(String, u64)> {
-        lock(&self.not_stored)
-            .iter()
-            .map(|(k, v)| (k.to_string(), *v))
-            .collect()
+        listed(&lock(&self.not_stored))
     }
 
     pub fn non_cacheable_total(&self) -> u64 {
@@ -71,6 +85,6 @@ impl Stats {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+fn listed(m: &BTreeMap<Cow<'static, str>, u64>) -> Vec<(String, u64)> {
+    m.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }

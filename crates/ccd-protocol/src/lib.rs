@@ -3,10 +3,12 @@
 //! Kept deliberately small: the client links this crate and nothing of the
 //! daemon, so its start-up pays only for framing and a few serde structs.
 
+pub mod driver;
 pub mod frame;
 pub mod location;
 pub mod message;
 
+pub use driver::Driver;
 pub use frame::{FrameError, MAX_FRAME_LEN, decode, read_frame, read_frame_bytes, write_frame};
 pub use location::{Location, LocationError, peer_uid};
 pub use message::*;

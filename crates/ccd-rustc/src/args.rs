@@ -2,6 +2,8 @@
 //! (`-vV`, `--print`, source on stdin) and anything whose outputs or inputs
 //! ccd cannot know are passed through with a reason.
 
+use crate::non_cacheable::NonCacheable;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CrateType {
     Lib,
@@ -61,19 +63,6 @@ impl EmitKind {
             _ => return None,
         })
     }
-
-    fn name(self) -> &'static str {
-        match self {
-            EmitKind::Link => "link",
-            EmitKind::Metadata => "metadata",
-            EmitKind::DepInfo => "dep-info",
-            EmitKind::Obj => "obj",
-            EmitKind::Asm => "asm",
-            EmitKind::LlvmIr => "llvm-ir",
-            EmitKind::LlvmBc => "llvm-bc",
-            EmitKind::Mir => "mir",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,18 +101,20 @@ pub struct RustInvocation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RustParsed {
     Cacheable(Box<RustInvocation>),
-    NonCacheable(String),
+    NonCacheable(NonCacheable),
+}
+
+/// A file rustc writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RustOutput {
+    /// The crate itself (`--emit=link`) of this type.
+    Crate(CrateType),
+    /// Another `--emit` kind (metadata, dep-info, obj, ...).
+    Emitted(EmitKind),
 }
 
 /// `-C` options refused: they read or write files ccd does not track.
-const C_REFUSED: &[&str] = &[
-    "incremental",
-    "profile-use",
-    "save-temps",
-    "remark",
-    "llvm-args",
-    "passes",
-];
+const C_REFUSED: &[&str] = &["profile-use", "save-temps", "remark", "llvm-args", "passes"];
 
 /// Long options that take a value (separate, or joined with `=`).
 const LONG_VALUED: &[&str] = &[
@@ -158,8 +149,12 @@ const LONG_VALUED: &[&str] = &[
 /// Short options that take a value (separate, or glued on: `-Cfoo`).
 const SHORT_VALUED: &[u8] = b"CLloAWDFZ";
 
-fn refuse(why: impl Into<String>) -> RustParsed {
-    RustParsed::NonCacheable(why.into())
+fn refuse(why: NonCacheable) -> RustParsed {
+    RustParsed::NonCacheable(why)
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
 
 pub fn parse<A: AsRef<[u8]>>(args: &[A]) -> RustParsed {
@@ -187,10 +182,10 @@ pub fn parse<A: AsRef<[u8]>>(args: &[A]) -> RustParsed {
         i += 1;
         inv.key_args.push(a.to_vec());
         if a == b"-" {
-            return refuse("source from stdin");
+            return refuse(NonCacheable::SourceFromStdin);
         }
         if a.first() == Some(&b'@') {
-            return refuse("argument file");
+            return refuse(NonCacheable::ArgumentFile);
         }
         if a.first() != Some(&b'-') {
             inv.source = a.to_vec();
@@ -228,21 +223,21 @@ pub fn parse<A: AsRef<[u8]>>(args: &[A]) -> RustParsed {
         let needs = |v: Option<&[u8]>| v.map(<[u8]>::to_vec);
         match name {
             b"-V" | b"--version" | b"-vV" | b"-v" | b"--help" | b"-h" | b"--explain" => {
-                return refuse("version/info query");
+                return refuse(NonCacheable::InfoQuery);
             }
-            b"--print" => return refuse("--print"),
-            b"-Z" => return refuse("-Z option"),
+            b"--print" => return refuse(NonCacheable::Print),
+            b"-Z" => return refuse(NonCacheable::UnstableOption),
             b"--test" | b"-g" | b"-O" => {}
             b"--crate-name" => match needs(value) {
                 Some(v) => inv.crate_name = v,
-                None => return refuse("--crate-name without a value"),
+                None => return refuse(NonCacheable::CrateNameWithoutValue),
             },
             b"--crate-type" => {
                 for t in value.unwrap_or_default().split(|b| *b == b',') {
                     match CrateType::parse(t) {
                         Some(ct) => inv.crate_types.push(ct),
                         None => {
-                            return refuse(format!("crate type {}", String::from_utf8_lossy(t)));
+                            return refuse(NonCacheable::CrateType(lossy(t)));
                         }
                     }
                 }
@@ -255,7 +250,7 @@ pub fn parse<A: AsRef<[u8]>>(args: &[A]) -> RustParsed {
                     };
                     match EmitKind::parse(k) {
                         Some(kind) => inv.emits.push(Emit { kind, path: p }),
-                        None => return refuse(format!("--emit={}", String::from_utf8_lossy(k))),
+                        None => return refuse(NonCacheable::Emit(lossy(k))),
                     }
                 }
             }
@@ -291,15 +286,18 @@ pub fn parse<A: AsRef<[u8]>>(args: &[A]) -> RustParsed {
                     None => (v, &b""[..]),
                 };
                 let k_str = String::from_utf8_lossy(k).replace('_', "-");
+                if k_str == "incremental" {
+                    return refuse(NonCacheable::Incremental);
+                }
                 if C_REFUSED.contains(&k_str.as_str()) {
-                    return refuse(format!("-C {k_str}"));
+                    return refuse(NonCacheable::Codegen(k_str));
                 }
                 match k_str.as_str() {
                     "extra-filename" => inv.extra_filename = val.to_vec(),
                     "linker" => inv.linker = Some(val.to_vec()),
                     "link-arg" | "link-args" => link_args = true,
                     "split-debuginfo" if val != b"off" => {
-                        return refuse("-C split-debuginfo (separate debug files)");
+                        return refuse(NonCacheable::SplitDebuginfo);
                     }
                     _ => {}
                 }
@@ -331,23 +329,23 @@ pub fn parse<A: AsRef<[u8]>>(args: &[A]) -> RustParsed {
             | b"--allow"
             | b"--deny"
             | b"--forbid" => {}
-            b"--env-set" => return refuse("--env-set"),
-            _ => return refuse(format!("unsupported option {}", String::from_utf8_lossy(a))),
+            b"--env-set" => return refuse(NonCacheable::EnvSet),
+            _ => return refuse(NonCacheable::Unsupported(lossy(a))),
         }
     }
     if sources != 1 {
         return refuse(if sources == 0 {
-            "no source file"
+            NonCacheable::NoSource
         } else {
-            "several source files"
+            NonCacheable::SeveralSources
         });
     }
     if inv.crate_name.is_empty() {
-        return refuse("no --crate-name");
+        return refuse(NonCacheable::NoCrateName);
     }
     if inv.crate_types.is_empty() {
         // The source could choose with #![crate_type]: do not guess.
-        return refuse("no --crate-type");
+        return refuse(NonCacheable::NoCrateType);
     }
     if inv.emits.is_empty() {
         inv.emits.push(Emit {
@@ -356,18 +354,17 @@ pub fn parse<A: AsRef<[u8]>>(args: &[A]) -> RustParsed {
         });
     }
     if link_args && inv.crate_types.iter().any(|t| t.is_linked()) {
-        return refuse("-C link-arg on a linked crate (it may name files)");
+        return refuse(NonCacheable::LinkArgOnLinkedCrate);
     }
     if inv.output.is_some() && inv.outputs().len() != 1 {
-        return refuse("-o with several outputs");
+        return refuse(NonCacheable::OutputForSeveral);
     }
     RustParsed::Cacheable(Box::new(inv))
 }
 
 impl RustInvocation {
-    /// The files rustc writes, with a role for each (`link:rlib`,
-    /// `metadata`, `dep-info`, ...), the main one first.
-    pub fn outputs(&self) -> Vec<(String, Vec<u8>)> {
+    /// The files rustc writes, with what each is, the crate first.
+    pub fn outputs(&self) -> Vec<(RustOutput, Vec<u8>)> {
         let stem = [&self.crate_name[..], &self.extra_filename[..]].concat();
         let dir = self.out_dir.clone().unwrap_or_default();
         let in_dir = |name: Vec<u8>| -> Vec<u8> {
@@ -379,7 +376,7 @@ impl RustInvocation {
         };
         let mut v = Vec::new();
         for e in &self.emits {
-            let mut named = |role: String, file: Vec<u8>| {
+            let mut named = |role: RustOutput, file: Vec<u8>| {
                 let path = match (&e.path, &self.output) {
                     (Some(p), _) => p.clone(),
                     (None, Some(o)) => o.clone(),
@@ -391,17 +388,16 @@ impl RustInvocation {
             match e.kind {
                 EmitKind::Link => {
                     for ct in &self.crate_types {
-                        let (role, file) = match ct {
-                            CrateType::Lib | CrateType::Rlib => ("link:rlib", lib(".rlib")),
-                            CrateType::Staticlib => ("link:staticlib", lib(".a")),
-                            CrateType::ProcMacro => ("link:proc-macro", lib(".so")),
-                            CrateType::Cdylib => ("link:cdylib", lib(".so")),
-                            CrateType::Bin => ("link:bin", stem.clone()),
+                        let file = match ct {
+                            CrateType::Lib | CrateType::Rlib => lib(".rlib"),
+                            CrateType::Staticlib => lib(".a"),
+                            CrateType::ProcMacro | CrateType::Cdylib => lib(".so"),
+                            CrateType::Bin => stem.clone(),
                         };
-                        named(role.into(), file);
+                        named(RustOutput::Crate(*ct), file);
                     }
                 }
-                EmitKind::Metadata => named("metadata".into(), lib(".rmeta")),
+                EmitKind::Metadata => named(RustOutput::Emitted(e.kind), lib(".rmeta")),
                 kind => {
                     let ext: &[u8] = match kind {
                         EmitKind::DepInfo => b".d",
@@ -411,12 +407,12 @@ impl RustInvocation {
                         EmitKind::LlvmBc => b".bc",
                         _ => b".mir",
                     };
-                    named(kind.name().into(), [&stem[..], ext].concat());
+                    named(RustOutput::Emitted(kind), [&stem[..], ext].concat());
                 }
             }
         }
         // The crate itself first: that is what a build waits for.
-        v.sort_by_key(|(role, _)| !role.starts_with("link"));
+        v.sort_by_key(|(role, _)| !matches!(role, RustOutput::Crate(_)));
         v
     }
 
@@ -456,7 +452,7 @@ mod tests {
             i.extern_paths,
             vec![b"/t/debug/deps/libserde-1.rmeta".to_vec()]
         );
-        let outs: Vec<(String, String)> = i
+        let outs: Vec<(RustOutput, String)> = i
             .outputs()
             .into_iter()
             .map(|(r, p)| (r, String::from_utf8(p).unwrap()))
@@ -465,15 +461,15 @@ mod tests {
             outs,
             vec![
                 (
-                    "link:rlib".into(),
+                    RustOutput::Crate(CrateType::Lib),
                     "/t/debug/deps/libdep-054e37a5e5b0dc4b.rlib".into()
                 ),
                 (
-                    "dep-info".into(),
+                    RustOutput::Emitted(EmitKind::DepInfo),
                     "/t/debug/deps/dep-054e37a5e5b0dc4b.d".into()
                 ),
                 (
-                    "metadata".into(),
+                    RustOutput::Emitted(EmitKind::Metadata),
                     "/t/debug/deps/libdep-054e37a5e5b0dc4b.rmeta".into()
                 ),
             ]
@@ -486,20 +482,37 @@ mod tests {
             RustParsed::NonCacheable(r) => r,
             RustParsed::Cacheable(_) => panic!("{a} cacheable"),
         };
-        assert_eq!(reason("-vV"), "version/info query");
+        assert_eq!(reason("-vV"), NonCacheable::InfoQuery);
         assert_eq!(
             reason("- --crate-name ___ --print=file-names"),
-            "source from stdin"
+            NonCacheable::SourceFromStdin
         );
         let mut incremental = cargo_lib();
         incremental.extend(["-C", "incremental=/t/inc"]);
-        assert_eq!(reason(&incremental.join(" ")), "-C incremental");
-        assert_eq!(reason("--crate-name x src/lib.rs"), "no --crate-type");
-        assert!(
-            reason("--crate-name x --crate-type bin src/main.rs -C link-arg=-Wl,-T,x.ld")
-                .contains("link-arg")
+        assert_eq!(reason(&incremental.join(" ")), NonCacheable::Incremental);
+        let mut profile = cargo_lib();
+        profile.extend(["-Cprofile_use=/t/p"]);
+        assert_eq!(
+            reason(&profile.join(" ")),
+            NonCacheable::Codegen("profile-use".into())
         );
-        assert!(reason("--crate-name x --crate-type dylib src/lib.rs").contains("dylib"));
+        assert_eq!(
+            reason("--crate-name x src/lib.rs"),
+            NonCacheable::NoCrateType
+        );
+        assert_eq!(
+            reason("--crate-name x --crate-type bin src/main.rs -C link-arg=-Wl,-T,x.ld"),
+            NonCacheable::LinkArgOnLinkedCrate
+        );
+        assert_eq!(
+            reason("--crate-name x --crate-type dylib src/lib.rs"),
+            NonCacheable::CrateType("dylib".into())
+        );
+        // An argument file has its own bucket in the statistics (it once
+        // fell into "unsupported option").
+        let mut with_file = cargo_lib();
+        with_file.push("@/t/args");
+        assert_eq!(reason(&with_file.join(" ")).label(), "rustc: argument file");
     }
 
     #[test]
@@ -534,7 +547,7 @@ mod tests {
         assert!(i.is_linked());
         assert_eq!(
             i.outputs()[0],
-            ("link:bin".to_string(), b"out/app-9".to_vec())
+            (RustOutput::Crate(CrateType::Bin), b"out/app-9".to_vec())
         );
         let RustParsed::Cacheable(i) = parse(&[
             "--crate-name",
@@ -547,6 +560,6 @@ mod tests {
             panic!()
         };
         assert!(!i.emits(EmitKind::Link));
-        assert_eq!(i.outputs()[0].0, "dep-info");
+        assert_eq!(i.outputs()[0].0, RustOutput::Emitted(EmitKind::DepInfo));
     }
 }

@@ -4,6 +4,8 @@
 
 pub mod args;
 pub mod dep_info;
+pub mod non_cacheable;
 
-pub use args::{CrateType, Emit, EmitKind, RustInvocation, RustParsed, parse};
+pub use args::{CrateType, Emit, EmitKind, RustInvocation, RustOutput, RustParsed, parse};
 pub use dep_info::{DepInfo, parse_dep_info};
+pub use non_cacheable::NonCacheable;

@@ -7,13 +7,17 @@
 //! result is simply a miss later: a manifest entry whose result is gone, or
 //! a result whose blob is gone, is never served.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use ccd_filestate::Digest;
+
 use crate::layout::Layout;
-use crate::store::Store;
+use crate::local::LocalTier;
+use crate::store::{manifest_results, result_blobs};
+use crate::tier::Kind;
 
 /// Eviction frees down to this share of the limit, so it runs rarely.
 const TARGET_PERCENT: u64 = 80;
@@ -29,12 +33,13 @@ pub struct EvictReport {
     pub blobs_removed: u64,
     pub manifests_removed: u64,
     pub bytes_after: u64,
-    /// The results evicted (their keys, as file names).
-    pub removed: Vec<String>,
+    /// The results evicted.
+    pub removed: Vec<Digest>,
 }
 
 struct FileInfo {
     path: PathBuf,
+    digest: Option<Digest>,
     mtime: SystemTime,
     size: u64,
 }
@@ -44,8 +49,10 @@ fn walk(dir: &Path) -> Vec<FileInfo> {
     for shard in fs::read_dir(dir).into_iter().flatten().flatten() {
         for f in fs::read_dir(shard.path()).into_iter().flatten().flatten() {
             if let Ok(m) = f.metadata() {
+                let path = f.path();
                 v.push(FileInfo {
-                    path: f.path(),
+                    digest: Layout::digest_of(&path),
+                    path,
                     mtime: m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
                     size: m.len(),
                 });
@@ -55,27 +62,16 @@ fn walk(dir: &Path) -> Vec<FileInfo> {
     v
 }
 
-/// Marks files as just used (their mtime orders eviction).
-pub fn touch_used(paths: &[PathBuf]) {
-    let now = fs::FileTimes::new().set_modified(SystemTime::now());
-    for p in paths {
-        if let Ok(f) = fs::File::options().write(true).open(p) {
-            let _ = f.set_times(now);
-        }
-    }
-}
-
 /// Brings the cache under `limit` bytes if it is above it.
 ///
 /// The unit of eviction is a compile context: its manifest (touched when
 /// it serves a hit), the results it lists, and the blobs only they use.
 /// Results no manifest lists are unreachable and go first.
-pub fn evict(store: &Store, limit: u64) -> EvictReport {
-    let layout: &Layout = store.layout();
-    let [blobs_dir, results_dir, manifests_dir] = layout.data_dirs();
-    let results = walk(&results_dir);
-    let manifests = walk(&manifests_dir);
-    let blobs = walk(&blobs_dir);
+pub(crate) fn evict(tier: &LocalTier, limit: u64) -> EvictReport {
+    let layout = tier.layout();
+    let results = walk(&layout.dir(Kind::Result));
+    let manifests = walk(&layout.dir(Kind::Manifest));
+    let blobs = walk(&layout.dir(Kind::Blob));
     let total: u64 = [&results, &manifests, &blobs]
         .iter()
         .flat_map(|v| v.iter())
@@ -86,55 +82,59 @@ pub fn evict(store: &Store, limit: u64) -> EvictReport {
         ..Default::default()
     };
     if total <= limit {
-        store.set_usage(results.len() as u64, total);
+        tier.set_usage(results.len() as u64, total);
         return report;
     }
     let target = limit / 100 * TARGET_PERCENT;
     let started = SystemTime::now();
     let young = |f: &FileInfo| started.duration_since(f.mtime).unwrap_or_default() < BLOB_GRACE;
 
-    let size_of: HashMap<&Path, u64> = results
+    let size_of = |files: &[FileInfo]| -> HashMap<Digest, u64> {
+        files
+            .iter()
+            .filter_map(|f| Some((f.digest?, f.size)))
+            .collect()
+    };
+    let result_size = size_of(&results);
+    let blob_size = size_of(&blobs);
+    let read = |f: &FileInfo| fs::read(&f.path).unwrap_or_default();
+    let blobs_of: HashMap<Digest, Vec<Digest>> = results
         .iter()
-        .chain(&blobs)
-        .map(|f| (f.path.as_path(), f.size))
+        .filter_map(|r| Some((r.digest?, result_blobs(&read(r)))))
         .collect();
-    let blobs_of: HashMap<&Path, Vec<PathBuf>> = results
-        .iter()
-        .map(|r| (r.path.as_path(), store.result_blob_paths(&r.path)))
-        .collect();
-    let mut blob_refs: HashMap<PathBuf, usize> = HashMap::new();
+    let mut blob_refs: HashMap<Digest, usize> = HashMap::new();
     for b in blobs_of.values().flatten() {
-        *blob_refs.entry(b.clone()).or_default() += 1;
+        *blob_refs.entry(*b).or_default() += 1;
     }
-    let listed: Vec<Vec<PathBuf>> = manifests
+    let listed: Vec<Vec<Digest>> = manifests
         .iter()
-        .map(|m| store.manifest_result_paths(&m.path))
+        .map(|m| manifest_results(&read(m)))
         .collect();
-    let reachable: std::collections::HashSet<&Path> =
-        listed.iter().flatten().map(PathBuf::as_path).collect();
+    let reachable: HashSet<&Digest> = listed.iter().flatten().collect();
 
     let mut projected = total;
-    let mut doomed_results: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-    let mut freed_blobs: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-    let mut drop_result = |r: &Path, projected: &mut u64| {
-        let Some(size) = size_of.get(r) else { return };
-        if !doomed_results.insert(r.to_path_buf()) {
+    let mut doomed_results: HashSet<Digest> = HashSet::new();
+    let mut freed_blobs: HashSet<Digest> = HashSet::new();
+    let mut drop_result = |r: &Digest, projected: &mut u64| {
+        let Some(size) = result_size.get(r) else {
+            return;
+        };
+        if !doomed_results.insert(*r) {
             return;
         }
         *projected = projected.saturating_sub(*size);
         for b in blobs_of.get(r).into_iter().flatten() {
-            let n = blob_refs.entry(b.clone()).or_default();
+            let n = blob_refs.entry(*b).or_default();
             *n = n.saturating_sub(1);
             if *n == 0 {
-                *projected =
-                    projected.saturating_sub(size_of.get(b.as_path()).copied().unwrap_or(0));
-                freed_blobs.insert(b.clone());
+                *projected = projected.saturating_sub(blob_size.get(b).copied().unwrap_or(0));
+                freed_blobs.insert(*b);
             }
         }
     };
-    for r in &results {
-        if !reachable.contains(r.path.as_path()) {
-            drop_result(&r.path, &mut projected);
+    for r in results.iter().filter_map(|r| r.digest) {
+        if !reachable.contains(&r) {
+            drop_result(&r, &mut projected);
         }
     }
     // Least recently used contexts first.
@@ -157,35 +157,32 @@ pub fn evict(store: &Store, limit: u64) -> EvictReport {
             report.manifests_removed += 1;
         }
     }
-    for r in &doomed_results {
-        if fs::remove_file(r).is_ok() {
+    for r in &results {
+        let Some(d) = r.digest.filter(|d| doomed_results.contains(d)) else {
+            continue;
+        };
+        if fs::remove_file(&r.path).is_ok() {
             report.results_removed += 1;
-            let shard = r.parent().and_then(|p| p.file_name());
-            if let Some(name) = r.file_name() {
-                report.removed.push(format!(
-                    "{}{}",
-                    shard.map(|s| s.to_string_lossy()).unwrap_or_default(),
-                    name.to_string_lossy()
-                ));
-            }
+            report.removed.push(d);
         }
     }
     // Blobs whose last user went, and orphans old enough not to belong to
     // a store still being written.
     for b in &blobs {
-        let used = blob_refs.get(&b.path).copied().unwrap_or(0) > 0;
-        if (freed_blobs.contains(&b.path) || (!used && !young(b)))
-            && fs::remove_file(&b.path).is_ok()
-        {
+        let used = b
+            .digest
+            .is_some_and(|d| blob_refs.get(&d).copied().unwrap_or(0) > 0);
+        let freed = b.digest.is_some_and(|d| freed_blobs.contains(&d));
+        if (freed || (!used && !young(b))) && fs::remove_file(&b.path).is_ok() {
             report.blobs_removed += 1;
         }
     }
-    let left: Vec<FileInfo> = [&results_dir, &manifests_dir, &blobs_dir]
+    let left: Vec<FileInfo> = Kind::ALL
         .iter()
-        .flat_map(|d| walk(d))
+        .flat_map(|k| walk(&layout.dir(*k)))
         .collect();
     report.bytes_after = left.iter().map(|f| f.size).sum();
-    let entries = walk(&results_dir).len() as u64;
-    store.set_usage(entries, report.bytes_after);
+    let entries = walk(&layout.dir(Kind::Result)).len() as u64;
+    tier.set_usage(entries, report.bytes_after);
     report
 }

@@ -1,11 +1,14 @@
+//! Paths inside a cache directory.
+
 use std::path::{Path, PathBuf};
 
 use ccd_filestate::Digest;
 
-/// Paths inside a cache directory.
+use crate::tier::Kind;
+
 #[derive(Debug, Clone)]
-pub struct Layout {
-    pub root: PathBuf,
+pub(crate) struct Layout {
+    root: PathBuf,
 }
 
 impl Layout {
@@ -15,20 +18,17 @@ impl Layout {
         }
     }
 
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn tmp(&self) -> PathBuf {
         self.root.join("tmp")
     }
 
-    pub fn blob(&self, d: &Digest) -> PathBuf {
-        self.sharded("blobs", d)
-    }
-
-    pub fn result(&self, d: &Digest) -> PathBuf {
-        self.sharded("results", d)
-    }
-
-    pub fn manifest(&self, d: &Digest) -> PathBuf {
-        self.sharded("manifests", d)
+    /// `<kind>/ab/<rest of the digest's hex>`.
+    pub fn file(&self, kind: Kind, d: &Digest) -> PathBuf {
+        self.sharded(kind.dir_name(), d)
     }
 
     /// Facts about compilers (identity digests), so a restarted daemon
@@ -37,8 +37,16 @@ impl Layout {
         self.sharded("compilers", d)
     }
 
-    pub fn data_dirs(&self) -> [PathBuf; 3] {
-        ["blobs", "results", "manifests"].map(|d| self.root.join(d))
+    pub fn dir(&self, kind: Kind) -> PathBuf {
+        self.root.join(kind.dir_name())
+    }
+
+    /// The digest a file of this layout is named by (its shard directory
+    /// and file name), `None` for any other file.
+    pub fn digest_of(path: &Path) -> Option<Digest> {
+        let name = path.file_name()?.to_str()?;
+        let shard = path.parent()?.file_name()?.to_str()?;
+        Digest::from_hex(&format!("{shard}{name}"))
     }
 
     fn sharded(&self, kind: &str, d: &Digest) -> PathBuf {

@@ -1,28 +1,24 @@
-//! The on-disk cache of ccd.
+//! The cache of ccd: results, their output files and the manifests that
+//! find them, by digest, in tiers ([`Tier`]): the local cache directory
+//! ([`LocalTier`]) first.
 //!
-//! ```text
-//! <cache dir>/
-//!   blobs/ab/<digest>       output files, named by the BLAKE3 of their bytes
-//!   results/ab/<key>        result records: which blobs, streams, depfile
-//!   manifests/ab/<key>      per compile context: results and their inputs
-//!   tmp/                    files being written (renamed into place)
-//! ```
-//!
-//! Every write goes to `tmp/` first and is renamed into place, so a reader
-//! sees a whole file or none. Records end with a BLAKE3 checksum and blobs
-//! are named by theirs; both are verified before use, so a torn or damaged
-//! file is a miss, never a wrong hit.
+//! Records end with a BLAKE3 checksum and blobs are named by theirs; both
+//! are verified before use, so a torn or damaged file is a miss, never a
+//! wrong hit.
 
 mod deliver;
 mod evict;
 mod layout;
+mod local;
 mod record;
 mod result;
 mod store;
+mod tier;
 
 pub use deliver::{DeliverError, Delivery, deliver, replace};
-pub use evict::{EvictReport, evict, touch_used};
-pub use layout::Layout;
+pub use evict::EvictReport;
+pub use local::{LocalTier, Usage, ensure_private_dir};
 pub use record::{RecordError, decode_record, encode_record};
-pub use result::{StoredDepfile, StoredOutput, StoredResult};
-pub use store::{Store, StoreError, Usage, ensure_private_dir};
+pub use result::{OutputRole, StoredDepfile, StoredOutput, StoredResult};
+pub use store::{Store, StoreError};
+pub use tier::{Kind, Tier};

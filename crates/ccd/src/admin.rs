@@ -11,9 +11,10 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "ccd",
     version,
-    about = "A daemon-backed compiler cache for C and C++",
+    about = "A daemon-backed compiler cache for C, C++ and Rust",
     after_help = "Compile through ccd with `ccd gcc -c a.c`, CC=\"ccd gcc\", \
-                  CMAKE_C_COMPILER_LAUNCHER=ccd, or a symlink named gcc pointing at ccd."
+                  CMAKE_C_COMPILER_LAUNCHER=ccd, a symlink named gcc pointing at ccd, \
+                  or RUSTC_WRAPPER=ccd for cargo."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -371,7 +372,11 @@ fn status_text(s: &StatusReport) -> String {
         let _ = writeln!(o, "  {reason:<30} {n}");
     }
     let _ = writeln!(o, "failed compiles       {}", s.errors);
-    let _ = writeln!(o, "ccd errors            {}", s.internal_errors);
+    let _ = writeln!(
+        o,
+        "unusable results      {} (damaged or not deliverable; compiled instead)",
+        s.internal_errors
+    );
     if !s.not_stored_reasons.is_empty() {
         let _ = writeln!(o, "misses not stored");
         for (reason, n) in &s.not_stored_reasons {

@@ -1,16 +1,18 @@
-//! Phase: build the compile context: its key (everything known before
-//! looking at headers) and where the invocation's files are.
+//! Phase: the compile context, built by each family's frontend: its key
+//! (everything known before looking at what the source includes) and
+//! where the invocation's files are. This module holds what every family's
+//! context has in common.
 
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ccd_cc::{Invocation, depfile};
 use ccd_filestate::Digest;
+use ccd_store::OutputRole;
 
-use super::compiler_identity::Compiler;
-use super::request::Req;
-use super::worktree::{Remap, Root};
+use super::worktree::Root;
+use crate::compiler::Compiler;
+use crate::trace::TraceInfo;
 
 pub struct Context {
     /// The key of the context's manifest.
@@ -21,16 +23,18 @@ pub struct Context {
     /// The checkout root when paths are remapped (`CCD_PATH_REMAP=auto`):
     /// stored paths under it are relative to it.
     pub root: Option<Root>,
+    /// Whether results may serve another checkout (not a precompiled
+    /// header's: it embeds absolute paths no prefix map removes, so its
+    /// key holds the working directory).
+    pub crosses_checkouts: bool,
     /// The key of this context in *this* checkout: what the file watcher
     /// vouches for is always absolute paths.
     pub local_key: Digest,
     pub compiler: Arc<Compiler>,
     pub source: PathBuf,
-    /// The main output.
-    pub output: PathBuf,
-    /// Every output file by role ("object", "dwo", "rlib", ...), the main
-    /// output first.
-    pub outputs: Vec<(String, PathBuf)>,
+    /// Every output file by role, the main output first.
+    pub outputs: Vec<(OutputRole, PathBuf)>,
+    /// The dependency file the user asked for, replayed by hits.
     pub user_depfile: Option<PathBuf>,
     /// How to write the user's dependency file for this invocation's target
     /// names (C/C++); `None`: only a verbatim copy can be replayed.
@@ -49,6 +53,27 @@ pub struct DepRender {
     pub family: ccd_cc::Family,
     pub targets: Vec<Vec<u8>>,
     pub phony: bool,
+}
+
+impl Context {
+    /// The main output.
+    pub fn output(&self) -> &Path {
+        self.outputs.first().map_or(Path::new(""), |(_, p)| p)
+    }
+
+    /// Every file the compile writes (its outputs and the user's
+    /// dependency file).
+    pub fn written(&self) -> impl Iterator<Item = &Path> {
+        let outputs = self.outputs.iter().map(|(_, p)| p.as_path());
+        outputs.chain(self.user_depfile.as_deref())
+    }
+
+    /// Names the compile in its trace.
+    pub fn describe(&self, info: &mut TraceInfo) {
+        info.source = Some(self.source.clone());
+        info.output = Some(self.output().to_path_buf());
+        info.key_root = self.key_root.clone();
+    }
 }
 
 /// Length-prefixed fields, so that no two field lists hash alike.
@@ -72,82 +97,9 @@ impl KeyHasher {
     }
 }
 
-pub fn build(compiler: Arc<Compiler>, inv: &Invocation, req: &Req, remap: &Remap) -> Context {
-    let root = match remap {
-        Remap::Active(r) => Some(r.clone()),
-        _ => None,
-    };
-    // Under path remapping, the checkout root is replaced by a mark in
-    // everything that is keyed.
-    let k = |b: &[u8]| match &root {
-        Some(r) => r.arg_to_key(b),
-        None => b.to_vec(),
-    };
-    let mut h = KeyHasher::new("ccd-context-v1");
-    h.field(&compiler.digest.0)
-        .field(&k(req.cwd.as_os_str().as_bytes()))
-        .field(&k(&inv.source))
-        .field(format!("{:?}/{:?}", inv.language, inv.mode).as_bytes());
-    h.field(&(inv.key_args.len() as u64).to_le_bytes());
-    for a in &inv.key_args {
-        h.field(&k(a));
-    }
-    h.field(format!("deps:{:?}/{}", inv.deps.kind, inv.deps.phony).as_bytes());
-    if inv.output_path_is_recorded() {
-        h.field(&k(&inv.output_path()));
-    }
-    for (name, v) in req.keyed_env() {
-        h.field(name).field(&k(v));
-    }
-    // A precompiled header embeds absolute paths no prefix map removes:
-    // its results never cross checkouts (zccache issues #474, #489).
-    if root.is_some() && inv.uses_or_makes_pch() {
-        h.field(b"pch-checkout")
-            .field(req.cwd.as_os_str().as_bytes());
-    }
-    let key = h.finish();
-    let key_root = root
-        .as_ref()
-        .map_or_else(|| req.cwd.clone(), |r| r.root.clone());
-    let local_key = local_key(&key, &key_root);
-
-    let mut t = KeyHasher::new("ccd-depfile-targets-v1");
-    let targets = depfile::targets_for(compiler.family, inv);
-    for target in &targets {
-        t.field(&k(target));
-    }
-    let fixed_time = req.env("SOURCE_DATE_EPOCH").is_some() && compiler.honors_source_date_epoch;
-    Context {
-        key,
-        key_root,
-        root,
-        local_key,
-        source: req.abs(&inv.source),
-        output: req.abs(&inv.output_path()),
-        outputs: std::iter::once(("object".to_string(), req.abs(&inv.output_path())))
-            .chain(
-                inv.side_output_paths()
-                    .into_iter()
-                    .map(|(role, p)| (role.to_string(), req.abs(&p))),
-            )
-            .collect(),
-        user_depfile: inv.user_depfile_path().map(|p| req.abs(&p)),
-        depfile_render: Some(DepRender {
-            family: compiler.family,
-            targets,
-            phony: inv.deps.phony,
-        }),
-        date_tag: date_tag(fixed_time),
-        tty: req.stderr_tty.map(|t| t.columns),
-        targets_key: t.finish(),
-        fixed_time,
-        compiler,
-    }
-}
-
 /// A context's key in one checkout (what the file watcher vouches for is
 /// always absolute paths, so fast paths are per checkout).
-pub fn local_key(key: &Digest, key_root: &std::path::Path) -> Digest {
+pub fn local_key(key: &Digest, key_root: &Path) -> Digest {
     KeyHasher::new("ccd-local-v1")
         .field(&key.0)
         .field(key_root.as_os_str().as_bytes())
@@ -164,4 +116,23 @@ pub fn date_tag(fixed: bool) -> String {
     }
     let secs = ccd_filestate::now_ns() / 1_000_000_000;
     format!("q{}", secs / 900)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_length_prefixed() {
+        let ab = KeyHasher::new("d").field(b"ab").field(b"c").finish();
+        let a_bc = KeyHasher::new("d").field(b"a").field(b"bc").finish();
+        assert_ne!(ab, a_bc);
+        assert_ne!(ab, KeyHasher::new("e").field(b"ab").field(b"c").finish());
+    }
+
+    #[test]
+    fn a_fixed_date_is_the_same_whenever() {
+        assert_eq!(date_tag(true), "fixed");
+        assert!(date_tag(false).starts_with('q'));
+    }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use ccd_filestate::Digest;
 
 use super::request::Req;
-use crate::state::{Daemon, lock};
+use crate::daemon::{Daemon, lock};
 
 /// Nesting deeper than this is treated as a loop.
 const MAX_DEPTH: usize = 16;
@@ -62,11 +62,11 @@ fn expand_into(
 
 fn parse_cached(d: &Daemon, path: &std::path::Path) -> Option<Arc<Vec<Vec<u8>>>> {
     let digest: Digest = d.files.digest(path).ok()?.digest;
-    if let Some(v) = lock(&d.response_files).get(&digest) {
+    if let Some(v) = lock(&d.memo.response_files).get(&digest) {
         return Some(Arc::clone(v));
     }
     let (bytes, h) = d.files.read(path).ok()?;
     let v = Arc::new(ccd_cc::response_file::split(&bytes));
-    lock(&d.response_files).insert(h.digest, Arc::clone(&v));
+    lock(&d.memo.response_files).insert(h.digest, Arc::clone(&v));
     Some(v)
 }

@@ -10,7 +10,7 @@ use ccd_filestate::Hashed;
 use super::context::Context;
 use super::request::Req;
 use super::worktree::from_key;
-use crate::state::Daemon;
+use crate::daemon::Daemon;
 
 pub struct Checked {
     pub source: Hashed,

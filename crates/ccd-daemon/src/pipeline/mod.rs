@@ -1,52 +1,77 @@
-//! The per-compile pipeline. Each phase is a module; this orchestrator reads
-//! top to bottom:
+//! The per-compile pipeline. This orchestrator reads top to bottom, one
+//! phase per module; it alone answers the client, and every request ends
+//! in one [`Outcome`], which [`crate::outcome::record`] counts and logs.
 //!
+//! 0. [`request_cache`]: a request seen before, byte for byte, whose inputs
+//!    the file watcher vouches for, is served before it is even decoded;
 //! 1. [`expand_args`]: response files expanded; [`strict_paths`]: include
-//!    paths spelled as the build demands; [`worktree`]: the checkout root
-//!    and the arguments in effect when paths are remapped;
-//! 2. [`compiler_identity`]: which compiler, by content;
+//!    paths spelled as the build demands;
+//! 2. [`compiler_identity`]: which compiler, by content, probed by the
+//!    family's frontend ([`frontend`]: [`gnu`] for C/C++, [`rustc`]);
+//!    [`worktree`]: the checkout root and the arguments in effect when
+//!    paths are remapped;
 //! 3. [`classify`]: cacheable, several sources (split into one compile
 //!    each), or passed through with a reason;
-//! 4. [`context`]: the compile context and its key; a context verified
-//!    before and untouched since is served by [`fast_paths`];
-//! 5. [`hash_verify`]: source digest and the manifest's verdict;
+//! 4. [`context`]: the compile context and its key; [`fast_hit`]: a context
+//!    verified before and untouched since is served at once;
+//! 5. [`hash_verify`]: the source's digest and the manifest's verdict;
 //! 6. [`cached_hit`]: on a hit, outputs in place and streams returned;
-//! 7. [`compile_exec`]: on a miss, the client compiles;
-//! 8. [`store_outcome`]: a successful compile is stored
-//!    ([`system_includes`] and [`include_probes`] record its lookups).
-//!
-//! In front of all this, [`fast_paths`] serves a request seen before, byte
-//! for byte, whose inputs the file watcher vouches for.
+//! 7. [`miss`]: on a miss, the client compiles;
+//! 8. [`store`]: a successful compile is stored, and [`seal`]ed for the
+//!    fast paths (so is a hit).
 //!
 //! Whatever goes wrong inside ccd, the answer is to let the client run the
 //! compiler: a build never fails because of the cache.
 
-pub mod cached_hit;
-pub mod classify;
-pub mod compile_exec;
-pub mod compiler_identity;
-pub mod context;
-pub mod expand_args;
-pub mod fast_paths;
-pub mod hash_verify;
-pub mod include_probes;
-pub mod request;
-pub mod rust;
-pub mod store_outcome;
-pub mod strict_paths;
-pub mod system_includes;
-pub mod trace;
-pub mod worktree;
+mod cached_hit;
+mod classify;
+mod compiler_identity;
+mod context;
+mod expand_args;
+mod fast_hit;
+mod frontend;
+mod gnu;
+mod hash_verify;
+mod miss;
+mod request;
+mod request_cache;
+mod rustc;
+mod seal;
+mod store;
+mod strict_paths;
+mod worktree;
 
 use ccd_filestate::Digest;
-use ccd_protocol::{ByteBuf, CompileOutput, CompileRequest, PROTOCOL_VERSION, Response};
+use ccd_protocol::{ByteBuf, CompileOutput, CompileRequest, Driver, PROTOCOL_VERSION, Response};
 
-use crate::connection::Channel;
-use crate::state::Daemon;
-use crate::stats::Stats;
-use classify::Class;
+use crate::channel::Channel;
+use crate::daemon::Daemon;
+use crate::outcome::{self, HitVia, MissEnd, Outcome, PassReason};
+use crate::trace::Trace;
+use classify::Classified;
+use frontend::Frontend;
 use request::Req;
-use trace::Trace;
+
+/// Serves a request seen before from the request-level cache; `false`
+/// when it is not one (the caller decodes it).
+pub fn serve_seen_request(d: &Daemon, ch: &mut Channel, req_key: &Digest) -> bool {
+    let started = std::time::Instant::now();
+    let Some(seen) = request_cache::serve(d, req_key) else {
+        return false;
+    };
+    let outcome = Outcome::Hit {
+        via: HitVia::SeenRequest,
+        saved_ms: seen.saved_ms,
+    };
+    outcome::record(
+        d,
+        &seen.trace,
+        started.elapsed().as_millis() as u64,
+        &outcome,
+    );
+    let _ = ch.send(&Response::Hit(seen.out));
+    true
+}
 
 /// Handles a compile request; `req_key` digests its exact bytes.
 pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_key: &Digest) {
@@ -60,64 +85,63 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
         return;
     }
     let mut req = Req::from_wire(wire);
-    let mut trace = Trace::start(&req);
+    let trace = Trace::start(req.trace_info());
 
-    // 1. Response files.
+    // 1. Response files, then strict paths on the expanded arguments.
     match expand_args::expand(d, &req) {
         Some(e) => {
             req.args = e.args;
             req.response_files = e.files;
         }
-        None => return passthrough(d, ch, &trace, "unreadable response file"),
+        None => return pass(d, ch, &trace, PassReason::UnreadableResponseFile),
     }
-
-    // 1a. Strict path validation, on the expanded arguments.
     if let Err(message) = strict_paths::check(&req) {
-        Stats::bump(&d.stats.errors);
-        trace.record(d, "Error", "strict paths", 0);
-        let _ = ch.send(&Response::Refused(CompileOutput {
+        let refused = Response::Refused(CompileOutput {
             exit_code: 1,
             stdout: ByteBuf::new(),
             stderr: ByteBuf::from(format!("{message}\n")),
-        }));
-        return;
+        });
+        return finish(d, ch, &trace, refused, Outcome::Refused);
     }
 
-    // 2. Compiler identity.
-    let compiler = match compiler_identity::identify(d, &req) {
+    // 2. The family, by the compiler's name: each has its frontend.
+    match Driver::of(&req.compiler) {
+        Driver::Gnu => compile(&gnu::Gnu, d, ch, req, req_key, trace),
+        Driver::Rustc => compile(&rustc::Rustc, d, ch, req, req_key, trace),
+    }
+}
+
+/// The rest of the pipeline, for a compile of `f`'s family.
+fn compile<F: Frontend>(
+    f: &F,
+    d: &Daemon,
+    ch: &mut Channel,
+    mut req: Req,
+    req_key: &Digest,
+    mut trace: Trace,
+) {
+    // 2. Compiler identity; worktree root and effective arguments.
+    let compiler = match compiler_identity::identify(d, &req, f) {
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(error = %e, "not caching");
-            return passthrough(d, ch, &trace, "unknown compiler");
+            return pass(d, ch, &trace, PassReason::UnknownCompiler);
         }
     };
-
-    // rustc has its own reading of invocations and inputs.
-    if compiler.rustc {
-        return rust::handle(d, ch, req, compiler, req_key, trace);
+    let remap = worktree::resolve(&req, F::DIALECT);
+    if let Some(inject) = remap.active().and_then(|r| r.inject.clone()) {
+        req.args.push(inject);
     }
-
-    // 2b. Worktree root and effective arguments (path remapping).
-    let remap = worktree::resolve(&req);
-    if let worktree::Remap::Active(r) = &remap
-        && let Some(inject) = &r.inject
-    {
-        req.args.push(inject.clone());
-    }
-    trace.remap(&remap);
+    trace.info.path_remap = remap.describe();
 
     // 3. Classify.
-    let inv = match classify::classify(&req, compiler.family) {
-        Class::Compile(inv) => *inv,
-        Class::Split(jobs, sources) => {
-            // Compilers differ on a missing source (gcc compiles the others,
-            // clang none): let the compiler itself handle that case.
-            if sources
-                .iter()
-                .any(|s| std::fs::metadata(req.abs(s)).is_err())
-            {
-                return passthrough(d, ch, &trace, "missing source file");
+    let inv = match f.classify(&req, &compiler) {
+        Classified::Compile(inv) => inv,
+        Classified::Split { jobs, sources } => {
+            if !classify::may_split(&req, &sources) {
+                return pass(d, ch, &trace, PassReason::MissingSource);
             }
+            // Each job comes back as a compile of its own, counted there.
             let jobs = jobs
                 .into_iter()
                 .map(|j| j.into_iter().map(ByteBuf::from).collect())
@@ -125,112 +149,135 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
             let _ = ch.send(&Response::Split { jobs });
             return;
         }
-        Class::NotCached(reason) => {
-            tracing::debug!(%reason, "not caching");
-            return passthrough(d, ch, &trace, reason.label());
-        }
+        Classified::Pass(reason) => return pass(d, ch, &trace, reason),
     };
 
     // 4. Compile context, and the fast hit for a context verified before.
-    let ctx = context::build(compiler, &inv, &req, &remap);
-    trace.context(&ctx);
-    if let Some((out, saved_ms)) = fast_paths::try_fast_hit(d, &ctx, &req, req_key, trace.info()) {
-        let _ = ch.send(&Response::Hit(out));
-        trace.record(
+    let ctx = match f.context(d, compiler, &inv, &req, &remap) {
+        Ok(c) => c,
+        Err(reason) => return pass(d, ch, &trace, reason),
+    };
+    ctx.describe(&mut trace.info);
+    if let Some((out, saved_ms)) = fast_hit::serve(d, &ctx, &req, req_key, &trace.info) {
+        let via = HitVia::VerifiedContext;
+        return finish(
             d,
-            "Hit",
-            "context verified before, inputs untouched",
-            saved_ms,
+            ch,
+            &trace,
+            Response::Hit(out),
+            Outcome::Hit { via, saved_ms },
         );
-        return;
     }
 
     // 5. Hash the source and verify the manifest (once a store of this
     // context that is still being written is done).
     d.pending.wait_for(&ctx.key);
-    let checked = match hash_verify::hash_and_verify(d, &ctx, &req) {
-        Ok(c) => c,
-        // A missing source: the compiler reports it best.
-        Err(_) => return passthrough(d, ch, &trace, "unreadable source"),
+    let Ok(checked) = hash_verify::hash_and_verify(d, &ctx, &req) else {
+        return pass(d, ch, &trace, PassReason::UnreadableSource);
     };
 
-    // 6. Serve a hit.
-    if cached_hit::serve_verified(d, ch, &ctx, &req, req_key, &trace, &checked) {
-        return;
-    }
-
-    // 7. Miss: the client runs the compiler.
-    Stats::bump(&d.stats.misses);
-    let plan = compile_exec::plan(d, &ctx, &inv, &req, checked.source.digest);
-    let written = ctx.outputs.iter().map(|(_, p)| p.as_path());
-    let claim = d.claims.claim(written.chain(ctx.user_depfile.as_deref()));
-    let Some((out, took)) = compile_exec::run_on_client(ch, &plan) else {
-        compile_exec::cleanup(&plan);
-        return;
+    // 6. Serve a hit, then seal it for next time.
+    let miss = match cached_hit::serve(d, &ctx, &req, &checked) {
+        Ok(hit) => {
+            let (via, saved_ms) = (HitVia::Verified, hit.delivery.compile_ms);
+            finish(
+                d,
+                ch,
+                &trace,
+                Response::Hit(hit.out),
+                Outcome::Hit { via, saved_ms },
+            );
+            if hit.index > 0 {
+                let _ = d.update_manifest(&ctx.key, |m| m.touch(hit.index));
+            }
+            if let Some(entry) = checked.manifest.entries.get(hit.index) {
+                seal::remember(d, &ctx, &req, req_key, entry, hit.delivery, &trace.info);
+            }
+            return;
+        }
+        Err(miss) => miss,
     };
 
-    // 8. Store a successful compile: take its outputs and dependency list,
+    // 7. Miss: the client runs the compiler. Its output paths are claimed
+    // meanwhile: a compile whose outputs another one wrote is not stored.
+    let plan = f.plan(d, &ctx, &inv, &req, checked.source.digest);
+    let claim = d.claims.claim(ctx.written());
+    let Some((out, took)) = miss::run_on_client(ch, &plan) else {
+        miss::cleanup(&plan);
+        let outcome = Outcome::Compiled {
+            miss,
+            end: MissEnd::ClientGone,
+        };
+        return outcome::record(d, &trace.info, trace.elapsed_ms(), &outcome);
+    };
+
+    // 8. Store a successful compile: take its outputs and what it read,
     // answer the client, then hash, record and write the rest (a request
     // for the same context waits for that, see `crate::pending`).
-    let miss = trace::verdict_name(&checked.verdict);
     let captured = if out.exit_code != 0 {
-        Stats::bump(&d.stats.errors);
-        trace.record(d, "Error", &format!("{miss}; the compiler failed"), 0);
-        None
+        Err(MissEnd::Failed)
     } else {
-        match store_outcome::capture(d, &ctx, &inv, &req, &plan, took.as_millis() as u64) {
-            Ok(_) if claim.contended() => {
-                let reason = "another compile or hit wrote an output meanwhile";
-                not_stored(d, &trace, &ctx, miss, reason);
-                None
-            }
-            Ok(c) => Some(c),
-            Err(reason) => {
-                not_stored(d, &trace, &ctx, miss, reason);
-                None
-            }
-        }
+        f.capture(d, &ctx, &inv, &req, &plan)
+            .and_then(|c| Ok((c, store::take_outputs(d, &ctx, &plan)?)))
+            .and_then(|c| match claim.contended() {
+                true => Err(outcome::NotStored::OutputContended),
+                false => Ok(c),
+            })
+            .map_err(MissEnd::NotStored)
     };
-    compile_exec::cleanup(&plan);
+    miss::cleanup(&plan);
     drop(claim);
-    let _pending = captured.as_ref().map(|_| d.pending.begin(ctx.key));
-    let _ = ch.send(&Response::Stored);
-    let Some(captured) = captured else { return };
-
-    let store_started = std::time::Instant::now();
-    let stored = store_outcome::store(d, &ctx, &inv, &req, &plan, &out, captured);
-    tracing::debug!(
-        source = %ctx.source.display(),
-        us = store_started.elapsed().as_micros() as u64,
-        "store took"
-    );
-    let entry = match stored {
-        Ok(entry) => {
-            trace.record(d, miss, "compiled and stored", 0);
-            entry
+    let (family_part, outputs) = match captured {
+        Ok(c) => c,
+        Err(end) => {
+            return finish(
+                d,
+                ch,
+                &trace,
+                Response::Stored,
+                Outcome::Compiled { miss, end },
+            );
         }
-        Err(reason) => return not_stored(d, &trace, &ctx, miss, reason),
     };
-    if let Ok(delivery) = cached_hit::prepare(d, &ctx, &req, &entry.result) {
-        let entry = worktree::entry_from_key(ctx.root.as_ref().map(|r| r.root.as_path()), entry);
-        fast_paths::remember(d, &ctx, &req, req_key, &entry, delivery, trace.info());
+    let _pending = d.pending.begin(ctx.key);
+    let _ = ch.send(&Response::Stored);
+    let compile_ms = took.as_millis() as u64;
+    let stored = f
+        .learn(d, &ctx, &inv, &req, &plan, family_part)
+        .and_then(|learned| store::store(d, &ctx, &out, outputs, learned, compile_ms));
+    let end = match &stored {
+        Ok(_) => MissEnd::Stored,
+        Err(reason) => MissEnd::NotStored(reason.clone()),
+    };
+    outcome::record(
+        d,
+        &trace.info,
+        trace.elapsed_ms(),
+        &Outcome::Compiled { miss, end },
+    );
+    if let Ok(entry) = stored
+        && let Ok(delivery) = cached_hit::prepare(d, &ctx, &req, &entry.result)
+    {
+        let root = ctx.root.as_ref().map(|r| r.root.as_path());
+        let entry = worktree::entry_from_key(root, entry);
+        seal::remember(d, &ctx, &req, req_key, &entry, delivery, &trace.info);
     }
 }
 
-fn not_stored(
-    d: &Daemon,
-    trace: &Trace,
-    ctx: &context::Context,
-    miss: &'static str,
-    reason: &'static str,
-) {
-    tracing::info!(source = %ctx.source.display(), reason, "result not stored");
-    d.stats.not_stored(reason);
-    trace.record(d, miss, &format!("compiled, not stored: {reason}"), 0);
+/// Counts and logs `outcome`, then gives the client `reply` (in that
+/// order: a build that asks `ccd status` right after sees it counted).
+fn finish(d: &Daemon, ch: &mut Channel, trace: &Trace, reply: Response, outcome: Outcome) {
+    outcome::record(d, &trace.info, trace.elapsed_ms(), &outcome);
+    let _ = ch.send(&reply);
 }
 
-pub(crate) fn passthrough(d: &Daemon, ch: &mut Channel, trace: &Trace, reason: &'static str) {
-    d.stats.non_cacheable(reason);
-    let _ = ch.send(&Response::Passthrough);
-    trace.record(d, "NonCacheable", reason, 0);
+/// Lets the client run the compiler unchanged.
+fn pass(d: &Daemon, ch: &mut Channel, trace: &Trace, reason: PassReason) {
+    finish(
+        d,
+        ch,
+        trace,
+        Response::Passthrough,
+        Outcome::NonCacheable(reason),
+    );
 }

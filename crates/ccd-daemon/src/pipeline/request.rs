@@ -8,6 +8,8 @@ use std::process::Command;
 
 use ccd_protocol::{CompileRequest, TtyInfo};
 
+use crate::trace::TraceInfo;
+
 pub struct Req {
     pub cwd: PathBuf,
     pub compiler: PathBuf,
@@ -55,7 +57,8 @@ impl Req {
         }
     }
 
-    /// The variables that take part in the cache key.
+    /// The variables the client sends other than `PATH`, `TERM` and ccd's
+    /// own: what can change a GNU-style compile.
     pub fn keyed_env(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         self.env
             .iter()
@@ -63,20 +66,19 @@ impl Req {
             .map(|(k, v)| (k.as_slice(), v.as_slice()))
     }
 
-    /// The variables that take part in a rustc key: what cargo tells the
-    /// crate (`CARGO_*`, `OUT_DIR`) and what unlocks unstable features;
-    /// everything else the crate reads is in its dep-info. The jobserver
-    /// (`CARGO_MAKEFLAGS`) changes every build and changes nothing.
-    pub fn keyed_env_rustc(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.env
-            .iter()
-            .filter(|(k, _)| {
-                (k.starts_with(b"CARGO_") && k.as_slice() != b"CARGO_MAKEFLAGS")
-                    || k.as_slice() == b"CARGO"
-                    || k.as_slice() == b"OUT_DIR"
-                    || k.as_slice() == b"RUSTC_BOOTSTRAP"
-            })
-            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+    /// The start of the request's trace: its session, directory and how
+    /// it asked for checkout sharing.
+    pub fn trace_info(&self) -> TraceInfo {
+        TraceInfo {
+            session: self.env("CCD_SESSION_ID").map(<[u8]>::to_vec),
+            cwd: self.cwd.clone(),
+            source: None,
+            output: None,
+            key_root: self.cwd.clone(),
+            path_remap: self
+                .env("CCD_PATH_REMAP")
+                .map_or("off".into(), |v| String::from_utf8_lossy(v).into_owned()),
+        }
     }
 
     /// A command for `program` with the client's compile-relevant

@@ -1,5 +1,4 @@
-//! Phase: worktree root and effective arguments (seed:
-//! `compile_worktree_root`, `effective_compile_args`).
+//! Phase: worktree root and effective arguments.
 //!
 //! With `CCD_PATH_REMAP=auto`, two checkouts of one repository share cache
 //! entries: ccd finds the checkout root (the nearest directory with a `.git`
@@ -71,31 +70,27 @@ impl Remap {
         }
     }
 
-    pub fn root(&self) -> Option<&Path> {
+    /// The root, when paths are remapped.
+    pub fn active(&self) -> Option<&Root> {
         match self {
-            Remap::Active(r) => Some(&r.root),
+            Remap::Active(r) => Some(r),
             _ => None,
         }
     }
 }
 
-/// Decides remapping for a request whose response files are expanded.
-pub fn resolve(req: &Req) -> Remap {
-    resolve_for(req, Dialect::Gnu)
-}
-
-/// The same for rustc, whose prefix map is `--remap-path-prefix`.
-pub fn resolve_rust(req: &Req) -> Remap {
-    resolve_for(req, Dialect::Rustc)
-}
-
+/// How a family spells its prefix map, and which of its arguments are
+/// paths.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Dialect {
+pub enum Dialect {
+    /// `-ffile-prefix-map=OLD=NEW` (gcc, clang).
     Gnu,
+    /// `--remap-path-prefix=OLD=NEW`.
     Rustc,
 }
 
-fn resolve_for(req: &Req, dialect: Dialect) -> Remap {
+/// Decides remapping for a request whose response files are expanded.
+pub fn resolve(req: &Req, dialect: Dialect) -> Remap {
     match req.env("CCD_PATH_REMAP") {
         Some(b"auto") | Some(b"1") | Some(b"on") => {}
         _ => return Remap::Off,

@@ -1,5 +1,5 @@
-//! Phase: the miss. Decide how the compile will tell us which headers it
-//! read, ask the client to run the compiler, and wait for its result.
+//! Phase: the miss. The frontend plans how the compile will tell what it
+//! read; the client is asked to run the compiler, and its result awaited.
 //!
 //! The client runs the compiler (not the daemon) so that signals, the make
 //! jobserver, resource limits and the terminal behave exactly as without ccd.
@@ -8,20 +8,20 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ccd_cc::{DepKind, Invocation};
-use ccd_filestate::{Prepared, SealPaths, Stamp, now_ns, stat};
+use ccd_filestate::{Digest, Prepared, SealPaths, Stamp, now_ns, stat};
 use ccd_protocol::{ByteBuf, CompileOutput, Request, Response};
 
 use super::context::Context;
-use super::request::Req;
-use crate::connection::Channel;
-use crate::state::Daemon;
+use crate::channel::Channel;
+use crate::daemon::Daemon;
 
-/// Where the list of headers comes from after the compile.
+/// Where the list of what the compile read comes from afterwards.
 pub enum DepSource {
-    /// The user's own `-MD` file (it lists every header).
+    /// The user's own dependency file (it lists every input: gcc's `-MD`,
+    /// rustc's dep-info).
     User(PathBuf),
-    /// A private file the compile writes because we added `-MD -MF`.
+    /// A private file the compile writes because ccd asked for it
+    /// (`-MD -MF`, `--emit=dep-info=`).
     Private(PathBuf),
     /// A dependency-only preprocessor run after the compile: `-MMD` omits
     /// system headers, and clang's `-frecord-command-line` would record any
@@ -41,12 +41,12 @@ pub struct Plan {
     pub started: Instant,
     /// The source's digest when the compile was planned: a source edited
     /// during the compile is not stored.
-    pub source_digest: ccd_filestate::Digest,
+    pub source_digest: Digest,
     /// Inputs known before the compile (the source, rustc's `--extern`
     /// crates), hashed before it started. For these, "unchanged during the
     /// compile" is decided by content, not by timestamps (cargo starts a
     /// crate's compile milliseconds after its dependency was written).
-    pub known_before: Vec<(std::path::PathBuf, ccd_filestate::Digest)>,
+    pub known_before: Vec<(PathBuf, Digest)>,
     /// The directories inputs are likely in (the source's, the working
     /// directory, the include directories named on the command line),
     /// watched from this journal clock on: a header written just before
@@ -57,13 +57,37 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A plan that starts now: the outputs' stamps are taken, and the
+    /// source is known by `source_digest`, as are `known_before`.
+    pub fn new(
+        ctx: &Context,
+        source_digest: Digest,
+        deps: DepSource,
+        extra_args: Vec<Vec<u8>>,
+        known_before: Vec<(PathBuf, Digest)>,
+        watched: Option<(u64, Prepared)>,
+    ) -> Plan {
+        let mut known = vec![(ctx.source.clone(), source_digest)];
+        known.extend(known_before);
+        Plan {
+            extra_args,
+            deps,
+            outputs_before: ctx.outputs.iter().map(|(_, p)| stat(p).ok()).collect(),
+            started_ns: now_ns(),
+            started: Instant::now(),
+            source_digest,
+            known_before: known,
+            watched,
+        }
+    }
+
     /// Whether `path`, now with `digest` and last changed at `changed_ns`,
     /// may have been modified while the compiler ran.
     pub fn maybe_modified_during(
         &self,
         d: &Daemon,
         path: &std::path::Path,
-        digest: ccd_filestate::Digest,
+        digest: Digest,
         changed_ns: i64,
     ) -> bool {
         match self.known_before.iter().find(|(p, _)| p == path) {
@@ -103,54 +127,6 @@ pub fn watch_dirs<'a>(
     }
     let prepared = j.prepare(paths)?;
     Some((j.sync(), prepared))
-}
-
-pub fn plan(
-    d: &Daemon,
-    ctx: &Context,
-    inv: &Invocation,
-    req: &Req,
-    source_digest: ccd_filestate::Digest,
-) -> Plan {
-    let s = &inv.search;
-    let named = [&s.quote, &s.angle, &s.system, &s.after]
-        .into_iter()
-        .flatten();
-    let dirs: Vec<PathBuf> = named
-        .map(|p| req.abs(p))
-        .chain(ctx.source.parent().map(Into::into))
-        .chain([req.cwd.clone()])
-        .collect();
-    let watched = watch_dirs(d, dirs.iter().map(PathBuf::as_path));
-    let mut extra_args: Vec<Vec<u8>> = ctx.root.iter().filter_map(|r| r.inject.clone()).collect();
-    let deps = if !inv.language.is_preprocessed_by_compiler() {
-        DepSource::SourceOnly
-    } else {
-        match (inv.deps.kind, &ctx.user_depfile) {
-            (Some(DepKind::All), Some(p)) => DepSource::User(p.clone()),
-            (Some(_), _) => DepSource::Pass,
-            (None, _) if inv.records_command_line => DepSource::Pass,
-            (None, _) => {
-                let p = d.temp_path(".d");
-                extra_args.extend([
-                    b"-MD".to_vec(),
-                    b"-MF".to_vec(),
-                    p.as_os_str().as_bytes().to_vec(),
-                ]);
-                DepSource::Private(p)
-            }
-        }
-    };
-    Plan {
-        extra_args,
-        deps,
-        outputs_before: ctx.outputs.iter().map(|(_, p)| stat(p).ok()).collect(),
-        started_ns: now_ns(),
-        started: Instant::now(),
-        source_digest,
-        known_before: vec![(ctx.source.clone(), source_digest)],
-        watched,
-    }
 }
 
 /// Removes the private dependency file, if the plan made one.

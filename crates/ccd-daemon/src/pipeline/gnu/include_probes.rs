@@ -9,7 +9,7 @@ use ccd_cc::search_path::{SearchChain, join, parent};
 use ccd_depgraph::{DirListings, Expect, ProbeSet};
 use rustc_hash::FxHashSet;
 
-use super::request::Req;
+use super::super::request::Req;
 
 /// One input as the compiler named it, with its scan.
 pub struct ScannedInput<'a> {

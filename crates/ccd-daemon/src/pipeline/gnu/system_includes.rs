@@ -9,9 +9,9 @@ use std::sync::Arc;
 use ccd_cc::Invocation;
 use ccd_filestate::Digest;
 
-use super::compiler_identity::Compiler;
-use super::request::Req;
-use crate::state::{Daemon, lock};
+use super::super::request::Req;
+use crate::compiler::Compiler;
+use crate::daemon::{Daemon, lock};
 
 /// `None` when the compiler would not say: the caller must then not rely on
 /// knowing where headers could appear.
@@ -29,7 +29,7 @@ pub fn discover(
         h.update(a);
     }
     let key = Digest(*h.finalize().as_bytes());
-    if let Some(dirs) = lock(&d.system_dirs).get(&key) {
+    if let Some(dirs) = lock(&d.memo.system_dirs).get(&key) {
         return Some(Arc::clone(dirs));
     }
     let out = req
@@ -61,6 +61,6 @@ pub fn discover(
         return None;
     }
     let dirs = Arc::new(dirs);
-    lock(&d.system_dirs).insert(key, Arc::clone(&dirs));
+    lock(&d.memo.system_dirs).insert(key, Arc::clone(&dirs));
     Some(dirs)
 }

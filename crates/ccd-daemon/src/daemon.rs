@@ -1,21 +1,20 @@
-//! What the daemon keeps in memory between requests.
+//! What one daemon holds: the store, the state of every file it has seen,
+//! the file watcher, what it remembers between requests, and its
+//! bookkeeping (statistics, sessions, compiles in flight).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use ccd_cc::scan::ScanResult;
-use ccd_depgraph::{DirListings, Manifest};
+use ccd_depgraph::Manifest;
 use ccd_filestate::{Digest, FileState, Journal};
 use ccd_protocol::{Location, StatusReport};
-use ccd_store::Store;
+use ccd_store::{Kind, Store};
 
 use crate::claims::OutputClaims;
+use crate::memo::Memo;
 use crate::pending::PendingStores;
-use crate::pipeline::compiler_identity::CompilerCache;
-use crate::pipeline::fast_paths::Sealed;
 use crate::sessions::Sessions;
 use crate::spares::Spares;
 use crate::stats::Stats;
@@ -25,36 +24,22 @@ pub struct Daemon {
     pub store: Store,
     /// Stamps and digests of every file seen (sources, headers, blobs).
     pub files: FileState,
-    /// Manifests by context key, loaded from the store on first use.
-    pub manifests: Mutex<HashMap<Digest, Arc<Manifest>>>,
-    pub compilers: CompilerCache,
-    /// The compiler's default include directories, by compiler, language
-    /// and the options that change them.
-    pub system_dirs: Mutex<HashMap<Digest, Arc<Vec<Vec<u8>>>>>,
-    /// Parsed response files by content digest.
-    pub response_files: Mutex<HashMap<Digest, Arc<Vec<Vec<u8>>>>>,
-    /// Directory listings that answer include-lookup probes.
-    pub listings: Arc<DirListings>,
-    /// Include scans by content digest.
-    pub scans: Mutex<HashMap<Digest, Arc<ScanResult>>>,
+    /// The file watcher; `None` when disabled or unavailable.
+    pub journal: Option<Journal>,
+    pub memo: Memo,
     pub stats: Stats,
     pub sessions: Sessions,
     /// Stores finishing after their client was answered.
     pub pending: PendingStores,
     pub claims: OutputClaims,
-    /// The file watcher; `None` when disabled or unavailable.
-    pub journal: Option<Journal>,
     /// Spare copies of large outputs, moved into place by hits.
     pub spares: Spares,
-    /// Sealed hits by request bytes and by compile context (fast paths).
-    pub request_cache: Mutex<HashMap<Digest, Arc<Sealed>>>,
-    pub context_cache: Mutex<HashMap<Digest, Arc<Sealed>>>,
     pub started: Instant,
     /// Size limit of the cache in bytes.
     pub max_size: u64,
-    /// Result and manifest records that served hits since the last
-    /// maintenance tick; their mtimes order eviction.
-    pub used: Mutex<Vec<PathBuf>>,
+    /// Results and manifests that served hits since the last maintenance
+    /// tick: their last use orders eviction.
+    used: Mutex<Vec<(Kind, Digest)>>,
     /// Requests being served now; the idle timer waits for zero.
     pub active: AtomicUsize,
     /// Milliseconds since `started` at the end of the last request.
@@ -73,18 +58,11 @@ impl Daemon {
             max_size,
             used: Mutex::new(Vec::new()),
             journal,
-            request_cache: Mutex::new(HashMap::new()),
             spares: Spares::open(location.cache_dir.join("spares"), max_size),
-            context_cache: Mutex::new(HashMap::new()),
             location,
             store,
             files: FileState::new(),
-            manifests: Mutex::new(HashMap::new()),
-            compilers: CompilerCache::default(),
-            system_dirs: Mutex::new(HashMap::new()),
-            scans: Mutex::new(HashMap::new()),
-            listings: Arc::new(DirListings::new()),
-            response_files: Mutex::new(HashMap::new()),
+            memo: Memo::default(),
             stats: Stats::default(),
             sessions: Sessions::default(),
             pending: PendingStores::default(),
@@ -108,11 +86,11 @@ impl Daemon {
 
     /// The manifest of a compile context (empty if none was stored).
     pub fn manifest(&self, key: &Digest) -> Arc<Manifest> {
-        if let Some(m) = lock(&self.manifests).get(key) {
+        if let Some(m) = lock(&self.memo.manifests).get(key) {
             return Arc::clone(m);
         }
         let m = Arc::new(self.store.get_manifest(key).unwrap_or_default());
-        lock(&self.manifests).insert(*key, Arc::clone(&m));
+        lock(&self.memo.manifests).insert(*key, Arc::clone(&m));
         m
     }
 
@@ -122,7 +100,7 @@ impl Daemon {
         key: &Digest,
         edit: impl FnOnce(&mut Manifest),
     ) -> Result<(), ccd_store::StoreError> {
-        let mut map = lock(&self.manifests);
+        let mut map = lock(&self.memo.manifests);
         let mut m = match map.remove(key) {
             // Copied only while a request still reads it.
             Some(m) => Arc::try_unwrap(m).unwrap_or_else(|m| (*m).clone()),
@@ -137,27 +115,14 @@ impl Daemon {
         Ok(())
     }
 
-    pub fn scan(&self, digest: &Digest) -> Option<Arc<ScanResult>> {
-        lock(&self.scans).get(digest).cloned()
-    }
-
-    pub fn remember_scan(&self, digest: Digest, scan: ScanResult) -> Arc<ScanResult> {
-        let s = Arc::new(scan);
-        lock(&self.scans).insert(digest, Arc::clone(&s));
-        s
-    }
-
     /// Empties the cache and everything remembered about it.
     pub fn clear(&self) -> Result<(), ccd_store::StoreError> {
-        lock(&self.manifests).clear();
-        lock(&self.request_cache).clear();
-        lock(&self.context_cache).clear();
+        self.memo.clear();
         self.spares.clear(self.journal.as_ref());
         if let Some(j) = &self.journal {
             j.void_all();
         }
         self.files.clear();
-        self.listings.clear();
         self.store.clear()
     }
 
@@ -184,7 +149,7 @@ impl Daemon {
             record_bytes_stored: usage.records_stored_bytes,
             rss_bytes: resident_bytes(),
             files_tracked: self.files.len() as u64,
-            sealed_requests: lock(&self.request_cache).len() as u64,
+            sealed_requests: lock(&self.memo.by_request).len() as u64,
             watched_dirs: self.journal.as_ref().map_or(0, |j| j.watched_dirs() as u64),
             spares_served: get(&self.spares.counts.served),
             spares_copied: get(&self.spares.counts.copied),
@@ -194,12 +159,10 @@ impl Daemon {
     }
 
     /// Notes that a result (and its context's manifest) served a hit.
-    pub fn note_used(&self, result: &Digest, context: Option<&Digest>) {
+    pub fn note_used(&self, result: &Digest, context: &Digest) {
         let mut used = lock(&self.used);
-        used.push(self.store.result_path(result));
-        if let Some(c) = context {
-            used.push(self.store.manifest_path(c));
-        }
+        used.push((Kind::Result, *result));
+        used.push((Kind::Manifest, *context));
     }
 
     /// Periodic housekeeping: record last uses, evict if over the limit.
@@ -209,18 +172,15 @@ impl Daemon {
         used.sort_unstable();
         used.dedup();
         if !used.is_empty() {
-            ccd_store::touch_used(&used);
+            self.store.touch_used(&used);
         }
         if self.store.usage().size_bytes > self.max_size {
-            let r = ccd_store::evict(&self.store, self.max_size);
-            lock(&self.manifests).clear();
+            let r = self.store.evict(self.max_size);
+            lock(&self.memo.manifests).clear();
             // An evicted result is a miss, also for the fast paths.
-            let gone: std::collections::HashSet<&str> =
-                r.removed.iter().map(String::as_str).collect();
-            if !gone.is_empty() {
-                let keep = |s: &Arc<Sealed>| !gone.contains(s.result().to_hex().as_str());
-                lock(&self.request_cache).retain(|_, s| keep(s));
-                lock(&self.context_cache).retain(|_, s| keep(s));
+            if !r.removed.is_empty() {
+                self.memo
+                    .forget_results(&r.removed.iter().copied().collect());
             }
             tracing::info!(
                 results = r.results_removed,
@@ -250,6 +210,23 @@ fn resident_bytes() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// Locks `m`, going on with the data when another thread panicked while
+/// holding it (every map here stays consistent between statements).
 pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A daemon over a fresh cache in `dir`, with or without the watcher: what
+/// unit tests of a phase need.
+#[cfg(test)]
+pub fn for_tests(dir: &std::path::Path, watch: bool) -> Daemon {
+    let location = Location {
+        cache_dir: dir.join("cache"),
+        socket_dir: dir.join("run"),
+        socket: dir.join("run/d.sock"),
+    };
+    let _ = std::fs::create_dir_all(&location.socket_dir);
+    let store = Store::open(&location.cache_dir).unwrap();
+    let journal = watch.then(|| Journal::new().unwrap());
+    Daemon::new(location, store, journal, 1 << 30)
 }

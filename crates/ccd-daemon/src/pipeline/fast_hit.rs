@@ -1,0 +1,62 @@
+//! Phase: the fast hit. A compile context whose result was verified and
+//! sealed before (see [`super::seal`]) is served without hashing the source
+//! or checking the manifest, while the file watcher vouches that nothing
+//! the verification looked at has changed: another request of the same
+//! context (another `-o`, say) needs only its delivery prepared.
+
+use std::sync::Arc;
+
+use ccd_filestate::Digest;
+use ccd_protocol::CompileOutput;
+
+use super::cached_hit;
+use super::context::Context;
+use super::request::Req;
+use super::seal;
+use crate::daemon::{Daemon, lock};
+use crate::memo::Sealed;
+use crate::trace::TraceInfo;
+
+/// Delivers the context's sealed result if it still holds; returns the
+/// streams and the compile time the hit saved. The request is sealed too,
+/// for the request-level cache.
+pub fn serve(
+    d: &Daemon,
+    ctx: &Context,
+    req: &Req,
+    req_key: &Digest,
+    trace: &TraceInfo,
+) -> Option<(CompileOutput, u64)> {
+    let j = d.journal.as_ref()?;
+    let sealed = lock(&d.memo.by_context).get(&ctx.local_key).cloned()?;
+    // Take in every change made before this request, or the seal would be
+    // judged against a stale journal.
+    j.sync();
+    let env_holds = sealed.env.iter().all(|(k, v)| {
+        req.env.get(k.as_slice()).map(Vec::as_slice) == v.as_ref().map(|v| v.as_slice())
+    });
+    if !env_holds {
+        return None;
+    }
+    if !seal::holds(d, &sealed) || !sealed.stderr_for.accepts(ctx.tty) {
+        lock(&d.memo.by_context).remove(&ctx.local_key);
+        return None;
+    }
+    let delivery = cached_hit::prepare(d, ctx, req, &sealed.result).ok()?;
+    let out = delivery.write(d).ok()?;
+    d.note_used(&sealed.result, &ctx.key);
+    let saved_ms = delivery.compile_ms;
+    let by_request = Sealed {
+        seal: sealed.seal.clone(),
+        env: sealed.env.clone(),
+        trace: trace.clone(),
+        result: sealed.result,
+        context: ctx.key,
+        delivery: Arc::new(delivery),
+        date: sealed.date.clone(),
+        fixed_time: sealed.fixed_time,
+        stderr_for: sealed.stderr_for,
+    };
+    d.memo.seal_by_request(*req_key, Arc::new(by_request));
+    Some((out, saved_ms))
+}

@@ -1,0 +1,145 @@
+//! Sealing a result just served or stored, for the fast paths
+//! ([`super::request_cache`], [`super::fast_hit`]). After the client has its
+//! answer, every path the result depends on is watched (source, headers,
+//! include lookups, compiler files, stored blobs, response files), the
+//! journal clock is taken, and the result is verified again (the first
+//! verification happened before the watches existed). From then on, the
+//! watcher vouches that none of those paths has changed since.
+//!
+//! Without the watcher nothing is sealed and every request takes the full
+//! path (stat and hash), which is always correct.
+
+use std::os::unix::ffi::OsStrExt;
+use std::sync::Arc;
+
+use ccd_depgraph::{Conditions, ManifestEntry, entry_holds};
+use ccd_filestate::{Digest, SealPaths};
+
+use super::context::{Context, date_tag};
+use super::request::Req;
+use crate::daemon::Daemon;
+use crate::delivery::Delivery;
+use crate::memo::Sealed;
+use crate::trace::TraceInfo;
+
+/// Whether the watcher still vouches for `sealed` (and `__DATE__` would
+/// expand as it did).
+pub fn holds(d: &Daemon, sealed: &Sealed) -> bool {
+    let Some(j) = &d.journal else { return false };
+    j.holds(&sealed.seal)
+        && sealed
+            .date
+            .as_ref()
+            .is_none_or(|date| *date == date_tag(sealed.fixed_time))
+}
+
+/// Seals `entry`, whose result `delivery` puts in place, for the request
+/// `req_key` and the context `ctx`.
+pub fn remember(
+    d: &Daemon,
+    ctx: &Context,
+    req: &Req,
+    req_key: &Digest,
+    entry: &ManifestEntry,
+    delivery: Delivery,
+    trace: &TraceInfo,
+) {
+    let Some(j) = &d.journal else { return };
+    let started = std::time::Instant::now();
+    let Some(compiler_files) = d.memo.compiler_files(&ctx.compiler.path) else {
+        return;
+    };
+    let mut paths = SealPaths::new();
+    for i in &entry.inputs {
+        paths.add_path(&i.path);
+    }
+    for p in &entry.probes {
+        paths.add_names(&p.dir, p.names.iter().map(|(n, _)| n.as_slice()));
+    }
+    let blob_files = delivery.blobs().map(|b| d.store.blob_file_to_watch(b));
+    for p in compiler_files
+        .into_iter()
+        .chain(blob_files)
+        .chain(req.response_files.iter().cloned())
+    {
+        paths.add_path(p.as_os_str().as_bytes());
+    }
+    let Some(mut prepared) = j.prepare(paths) else {
+        return;
+    };
+    let prepared_us = started.elapsed().as_micros() as u64;
+    let clock = j.sync();
+    // A lookup's name that is a symbolic link is sealed with its target
+    // (the target can appear, vanish or change elsewhere, with no event in
+    // the lookup's directory). Looked for after the clock: a name that
+    // becomes a link later is an event after it, which voids the seal.
+    let mut links = SealPaths::new();
+    let mut any_link = false;
+    for p in &entry.probes {
+        for l in d
+            .memo
+            .listings
+            .links_among(&p.dir, p.names.iter().map(|(n, _)| n.as_slice()))
+        {
+            links.add_path(&l);
+            any_link = true;
+        }
+    }
+    if any_link {
+        let Some(more) = j.prepare(links) else {
+            return;
+        };
+        prepared.merge(more);
+        // The targets' watches are in place before they are verified.
+        j.sync();
+    }
+    let n_dirs = prepared.dirs();
+
+    let Ok(source) = d.files.digest(&ctx.source) else {
+        return;
+    };
+    let cond = Conditions {
+        date: &ctx.date_tag,
+        stderr_tty: ctx.tty,
+        env: Some(&req.env),
+    };
+    let blobs_intact = delivery
+        .blobs()
+        .all(|b| d.store.blob_is_intact(b, &d.files));
+    if d.memo.compiler_files(&ctx.compiler.path).is_none()
+        || !blobs_intact
+        || !entry_holds(
+            entry,
+            source.digest,
+            &d.files,
+            cond,
+            &mut Default::default(),
+        )
+    {
+        return;
+    }
+    // Sealed at the first clock: a change since then, while the links were
+    // looked for, voids it.
+    let Some(seal) = j.seal(clock, prepared) else {
+        return;
+    };
+    let sealed = Arc::new(Sealed {
+        seal,
+        env: entry.env.clone(),
+        trace: trace.clone(),
+        result: entry.result,
+        context: ctx.key,
+        delivery: Arc::new(delivery),
+        date: entry.date.clone(),
+        fixed_time: ctx.fixed_time,
+        stderr_for: entry.stderr_for,
+    });
+    d.memo.seal_by_context(ctx.local_key, Arc::clone(&sealed));
+    d.memo.seal_by_request(*req_key, sealed);
+    tracing::debug!(
+        us = started.elapsed().as_micros() as u64,
+        prepared_us,
+        dirs = n_dirs,
+        "sealed"
+    );
+}
