@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole test suite. Installs what the tests drive (gcc, g++, clang,
-# make, and redis-server) when missing, then checks formatting, lints and
-# runs every test with the real compilers.
+# Runs the whole test suite. Installs what the tests drive (gcc, g++, clang
+# and make) when missing, then checks formatting, lints and runs every test
+# with the real compilers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

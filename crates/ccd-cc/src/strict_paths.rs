@@ -1,4 +1,4 @@
-//! Strict path validation (seed: `strict_paths`): include-type paths that
+//! Strict path validation: include-type paths that
 //! name one header through several spellings (`inc/../inc`, `a//b`, `./x`)
 //! defeat caching across builds and checkouts. A build can ask ccd to
 //! reject them.

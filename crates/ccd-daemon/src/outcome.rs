@@ -272,13 +272,18 @@ pub fn record(d: &Daemon, info: &TraceInfo, duration_ms: u64, outcome: &Outcome)
     let tally = outcome.tally();
     d.stats.add(&tally);
     let reason = outcome.reason();
+    let verdict = outcome.verdict();
     match outcome {
-        Outcome::NonCacheable(_) => tracing::debug!(reason = %reason, "not caching"),
         Outcome::Compiled {
             end: MissEnd::NotStored(_),
             ..
         } => tracing::info!(source = ?info.source, reason = %reason, "result not stored"),
-        _ => {}
+        _ => tracing::debug!(
+            source = ?info.source,
+            verdict = verdict.as_str(),
+            reason = %reason,
+            "compile"
+        ),
     }
     if info.session.is_none() {
         return;
@@ -286,7 +291,7 @@ pub fn record(d: &Daemon, info: &TraceInfo, duration_ms: u64, outcome: &Outcome)
     d.sessions.record(
         info.session.as_deref(),
         &Event {
-            verdict: outcome.verdict(),
+            verdict,
             reason: &reason,
             tally: &tally,
             cwd: &info.cwd,

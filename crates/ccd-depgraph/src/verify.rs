@@ -10,7 +10,7 @@ use ccd_filestate::{Digest, FileState};
 use crate::manifest::{Manifest, ManifestEntry, ResultKey};
 
 /// The outcome of checking a context against the current file system
-/// (the names follow the reference design's verdicts).
+/// (the session log reports the misses by these names).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Entry `index` is valid: serve `result`.

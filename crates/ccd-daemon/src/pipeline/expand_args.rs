@@ -70,3 +70,35 @@ fn parse_cached(d: &Daemon, path: &std::path::Path) -> Option<Arc<Vec<Vec<u8>>>>
     lock(&d.memo.response_files).insert(h.digest, Arc::clone(&v));
     Some(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::super::test_support::req;
+    use super::*;
+    use crate::daemon::for_tests;
+
+    #[test]
+    fn response_files_expand_nested_and_by_their_content() {
+        let t = tempfile::tempdir().unwrap();
+        let d = for_tests(t.path(), false);
+        let w = t.path();
+        fs::write(w.join("outer.rsp"), "-DA @inner.rsp -c").unwrap();
+        fs::write(w.join("inner.rsp"), "'-DB=x y'").unwrap();
+        let r = req(w, "/usr/bin/gcc", &["@outer.rsp", "a.c"], &[]);
+        let e = expand(&d, &r).unwrap();
+        assert_eq!(e.args, [&b"-DA"[..], b"-DB=x y", b"-c", b"a.c"]);
+        assert_eq!(e.files, [w.join("outer.rsp"), w.join("inner.rsp")]);
+
+        // An edit is seen (the expansion is remembered by content).
+        fs::write(w.join("inner.rsp"), "-DC").unwrap();
+        let e = expand(&d, &r).unwrap();
+        assert_eq!(e.args, [&b"-DA"[..], b"-DC", b"-c", b"a.c"]);
+
+        // A loop and a missing file: the compiler gets them as they are.
+        fs::write(w.join("loop.rsp"), "@loop.rsp").unwrap();
+        assert!(expand(&d, &req(w, "/usr/bin/gcc", &["@loop.rsp"], &[])).is_none());
+        assert!(expand(&d, &req(w, "/usr/bin/gcc", &["@gone.rsp"], &[])).is_none());
+    }
+}

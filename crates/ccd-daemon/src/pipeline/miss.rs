@@ -148,3 +148,47 @@ pub fn run_on_client(ch: &mut Channel, plan: &Plan) -> Option<(CompileOutput, Du
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::super::test_support::{gnu_context, req};
+    use super::*;
+    use crate::daemon::for_tests;
+
+    /// An input known before the compile (rustc's `--extern` crates) is
+    /// judged by its content: cargo writes it just before the compile
+    /// starts, too recently for its timestamp to tell. Any other input
+    /// written that recently counts as maybe changed during the compile.
+    #[test]
+    fn inputs_known_before_are_judged_by_content() {
+        let t = tempfile::tempdir().unwrap();
+        let d = for_tests(t.path(), false);
+        let w = t.path();
+        fs::write(w.join("a.c"), "int a;\n").unwrap();
+        fs::write(w.join("dep.rlib"), "dep").unwrap();
+        fs::write(w.join("h.h"), "int h;\n").unwrap();
+        let mut r = req(w, "/usr/bin/gcc", &["-c", "a.c"], &[]);
+        let (_, ctx) = gnu_context(&d, &mut r);
+        let digest = |p: &str| d.files.digest(&w.join(p)).unwrap();
+        let dep = digest("dep.rlib");
+        let plan = Plan::new(
+            &ctx,
+            digest("a.c").digest,
+            DepSource::SourceOnly,
+            vec![],
+            vec![(w.join("dep.rlib"), dep.digest)],
+            None,
+        );
+        let changed = |p: &str| {
+            let h = digest(p);
+            plan.maybe_modified_during(&d, &w.join(p), h.digest, h.stamp.changed_ns())
+        };
+        assert!(!changed("dep.rlib"));
+        assert!(!changed("a.c"));
+        assert!(changed("h.h"), "written just before the compile started");
+        fs::write(w.join("dep.rlib"), "other").unwrap();
+        assert!(changed("dep.rlib"));
+    }
+}

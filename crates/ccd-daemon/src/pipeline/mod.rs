@@ -39,6 +39,8 @@ mod rustc;
 mod seal;
 mod store;
 mod strict_paths;
+#[cfg(test)]
+mod test_support;
 mod worktree;
 
 use ccd_filestate::Digest;

@@ -156,3 +156,156 @@ fn stderr_tag(s: StderrFor) -> [u8; 3] {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use ccd_depgraph::Verdict;
+    use ccd_protocol::ByteBuf;
+
+    use super::super::hash_verify::hash_and_verify;
+    use super::super::miss::{DepSource, Plan};
+    use super::super::test_support::{gnu_context, req};
+    use super::super::{cached_hit, worktree};
+    use super::*;
+    use crate::daemon::for_tests;
+
+    fn out(stderr: &str) -> CompileOutput {
+        CompileOutput {
+            exit_code: 0,
+            stdout: ByteBuf::new(),
+            stderr: ByteBuf::from(stderr.as_bytes().to_vec()),
+        }
+    }
+
+    /// Stores `work/a.o`, written "by the compiler", as the result of
+    /// `gcc -c a.c -o a.o` read from `a.c`.
+    fn store_a(d: &Daemon, ctx: &Context, stderr: &str) -> Result<ManifestEntry, NotStored> {
+        let source = d.files.digest(&ctx.source).unwrap().digest;
+        let plan = Plan::new(ctx, source, DepSource::SourceOnly, vec![], vec![], None);
+        fs::write(ctx.output(), b"object bytes").unwrap();
+        let outputs = take_outputs(d, ctx, &plan)?;
+        let learned = Learned {
+            inputs: vec![Input {
+                path: ctx.source.as_os_str().as_bytes().to_vec(),
+                digest: source,
+            }],
+            ..Learned::default()
+        };
+        store(d, ctx, &out(stderr), outputs, learned, 5)
+    }
+
+    #[test]
+    fn a_stored_result_is_verified_and_delivered_until_its_source_changes() {
+        let t = tempfile::tempdir().unwrap();
+        let d = for_tests(t.path(), false);
+        let work = t.path().join("work");
+        fs::create_dir(&work).unwrap();
+        fs::write(work.join("a.c"), "int a;\n").unwrap();
+        let mut r = req(&work, "/usr/bin/gcc", &["-c", "a.c", "-o", "a.o"], &[]);
+        let (_, ctx) = gnu_context(&d, &mut r);
+        assert!(matches!(
+            hash_and_verify(&d, &ctx, &r).unwrap().verdict,
+            Verdict::Cold
+        ));
+
+        let entry = store_a(&d, &ctx, "warning: w\n").unwrap();
+        let checked = hash_and_verify(&d, &ctx, &r).unwrap();
+        let Verdict::Hit { result, .. } = checked.verdict else {
+            panic!("{:?}", checked.verdict)
+        };
+        assert_eq!(result, entry.result);
+
+        fs::remove_file(work.join("a.o")).unwrap();
+        let delivery = cached_hit::prepare(&d, &ctx, &r, &result).unwrap();
+        let streams = delivery.write(&d).unwrap();
+        assert_eq!(fs::read(work.join("a.o")).unwrap(), b"object bytes");
+        assert_eq!(streams.stderr.as_slice(), b"warning: w\n");
+
+        // Another content of the source (the racy window aside: the
+        // digest is recomputed when the stamp changes).
+        fs::write(work.join("a.c"), "int a, b;\n").unwrap();
+        assert!(matches!(
+            hash_and_verify(&d, &ctx, &r).unwrap().verdict,
+            Verdict::SourceChanged
+        ));
+    }
+
+    #[test]
+    fn a_compile_that_wrote_no_output_is_not_stored() {
+        let t = tempfile::tempdir().unwrap();
+        let d = for_tests(t.path(), false);
+        let work = t.path().join("work");
+        fs::create_dir(&work).unwrap();
+        fs::write(work.join("a.c"), "int a;\n").unwrap();
+        fs::write(work.join("a.o"), "old object").unwrap();
+        let mut r = req(&work, "/usr/bin/gcc", &["-c", "a.c"], &[]);
+        let (_, ctx) = gnu_context(&d, &mut r);
+        let source = d.files.digest(&ctx.source).unwrap().digest;
+        // The output existed before the plan and nothing wrote it since.
+        let plan = Plan::new(&ctx, source, DepSource::SourceOnly, vec![], vec![], None);
+        assert_eq!(
+            take_outputs(&d, &ctx, &plan).unwrap_err(),
+            NotStored::NoOutput
+        );
+    }
+
+    #[test]
+    fn a_shared_result_names_the_checkout_it_is_replayed_in() {
+        let t = tempfile::tempdir().unwrap();
+        let d = for_tests(t.path(), false);
+        let mut ctxs = Vec::new();
+        for name in ["one", "two"] {
+            let co = t.path().join(name);
+            fs::create_dir_all(co.join(".git")).unwrap();
+            fs::write(co.join("a.c"), "int a;\n").unwrap();
+            let mut r = req(
+                &co,
+                "/usr/bin/gcc",
+                &["-c", "a.c", "-o", "a.o"],
+                &[("CCD_PATH_REMAP", "auto")],
+            );
+            let (_, ctx) = gnu_context(&d, &mut r);
+            ctxs.push((co, r, ctx));
+        }
+        let [(one, _, ctx1), (two, r2, ctx2)] = <[_; 2]>::try_from(ctxs).ok().unwrap();
+        assert_eq!(ctx1.key, ctx2.key, "two checkouts share one context");
+        let warning = format!("{}/inc/h.h:1: warning: w\n", one.display());
+        store_a(&d, &ctx1, &warning).unwrap();
+
+        let checked = hash_and_verify(&d, &ctx2, &r2).unwrap();
+        let Verdict::Hit { result, .. } = checked.verdict else {
+            panic!("{:?}", checked.verdict)
+        };
+        let delivery = cached_hit::prepare(&d, &ctx2, &r2, &result).unwrap();
+        let expected = format!("{}/inc/h.h:1: warning: w\n", two.display());
+        assert_eq!(String::from_utf8_lossy(&delivery.stderr), expected);
+        let entry = checked.manifest.entries[0].clone();
+        let here = worktree::entry_from_key(Some(&two), entry);
+        assert!(here.inputs[0].path.starts_with(two.as_os_str().as_bytes()));
+    }
+
+    #[test]
+    fn an_output_that_names_the_checkout_is_not_shared() {
+        let t = tempfile::tempdir().unwrap();
+        let d = for_tests(t.path(), false);
+        let co = t.path().join("co");
+        fs::create_dir_all(co.join(".git")).unwrap();
+        fs::write(co.join("a.c"), "int a;\n").unwrap();
+        let mut r = req(
+            &co,
+            "/usr/bin/gcc",
+            &["-c", "a.c", "-o", "a.o"],
+            &[("CCD_PATH_REMAP", "auto")],
+        );
+        let (_, ctx) = gnu_context(&d, &mut r);
+        let source = d.files.digest(&ctx.source).unwrap().digest;
+        let plan = Plan::new(&ctx, source, DepSource::SourceOnly, vec![], vec![], None);
+        fs::write(ctx.output(), format!("built in {}", co.display())).unwrap();
+        assert_eq!(
+            take_outputs(&d, &ctx, &plan).unwrap_err(),
+            NotStored::OutputNamesCheckout
+        );
+    }
+}

@@ -111,6 +111,16 @@ impl Frontend for Gnu {
     }
 }
 
+#[cfg(test)]
+pub fn context_for_tests(
+    compiler: Arc<Compiler>,
+    inv: &Invocation,
+    req: &Req,
+    remap: &Remap,
+) -> Context {
+    context::build(compiler, inv, req, remap)
+}
+
 /// The family of a GNU-style compiler (its frontend only ever sees those).
 fn family(c: &Compiler) -> Family {
     match c.kind {
@@ -118,5 +128,103 @@ fn family(c: &Compiler) -> Family {
         // Unreachable in practice: rustc has its own frontend. gcc's
         // conventions are the safe default for depfiles.
         CompilerKind::Rustc => Family::Gcc,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::super::test_support::{gcc, gnu_context, req};
+    use super::*;
+    use crate::daemon::for_tests;
+
+    fn classify(args: &[&str], env: &[(&str, &str)], family: Family) -> Classified<Invocation> {
+        let t = tempfile::tempdir().unwrap();
+        let d = for_tests(t.path(), false);
+        let mut compiler = (*gcc(&d)).clone();
+        compiler.kind = CompilerKind::Gnu(family);
+        Gnu.classify(&req(t.path(), "/usr/bin/gcc", args, env), &compiler)
+    }
+
+    fn passed(c: Classified<Invocation>) -> PassReason {
+        match c {
+            Classified::Pass(r) => r,
+            Classified::Compile(_) => panic!("cacheable"),
+            Classified::Split { .. } => panic!("split"),
+        }
+    }
+
+    #[test]
+    fn what_is_passed_through_and_why() {
+        let gcc = Family::Gcc;
+        let r = passed(classify(&["-E", "a.c"], &[], gcc));
+        assert_eq!(r, PassReason::Gnu(NonCacheable::Preprocess));
+        let r = passed(classify(
+            &["-c", "a.c"],
+            &[("DEPENDENCIES_OUTPUT", "d")],
+            gcc,
+        ));
+        assert_eq!(r.label(), "unsupported option");
+        assert!(r.to_string().contains("DEPENDENCIES_OUTPUT"), "{r}");
+        // A clang precompiled header checks its headers' mtimes.
+        let pch = ["-x", "c-header", "-c", "p.h", "-o", "p.h.pch"];
+        assert!(matches!(
+            classify(&pch, &[], Family::Clang),
+            Classified::Pass(_)
+        ));
+        assert!(matches!(classify(&pch, &[], gcc), Classified::Compile(_)));
+        let pch_fixed = [&pch[..], &["-Xclang", "-fno-pch-timestamp"]].concat();
+        assert!(matches!(
+            classify(&pch_fixed, &[], Family::Clang),
+            Classified::Compile(_)
+        ));
+        assert!(matches!(
+            classify(&["-c", "a.c", "b.c"], &[], gcc),
+            Classified::Split { .. }
+        ));
+    }
+
+    #[test]
+    fn keys_follow_what_changes_the_output() {
+        let t = tempfile::tempdir().unwrap();
+        let d = for_tests(t.path(), false);
+        let key = |dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]| {
+            let mut r = req(dir, "/usr/bin/gcc", args, env);
+            gnu_context(&d, &mut r).1
+        };
+        let w = t.path();
+        let base = key(w, &["-c", "a.c", "-DX=1"], &[]);
+        assert_ne!(base.key, key(w, &["-c", "a.c", "-DX=2"], &[]).key);
+        assert_ne!(base.key, key(w, &["-c", "a.c", "-DX=1", "-MD"], &[]).key);
+        assert_ne!(
+            base.key,
+            key(w, &["-c", "a.c", "-DX=1"], &[("LANG", "de")]).key
+        );
+        // Where the object goes is not keyed (a hit can be put anywhere).
+        assert_eq!(
+            base.key,
+            key(w, &["-c", "a.c", "-DX=1", "-o", "x.o"], &[]).key
+        );
+        assert_eq!(
+            base.key,
+            key(w, &["-c", "a.c", "-DX=1"], &[("CCD_LOG", "debug")]).key
+        );
+
+        // Two checkouts share a context, each with its own local key;
+        // a precompiled header does not cross checkouts.
+        let remap = [("CCD_PATH_REMAP", "auto")];
+        let mut ctx = Vec::new();
+        for name in ["one", "two"] {
+            let co = w.join(name);
+            fs::create_dir_all(co.join(".git")).unwrap();
+            let obj = key(&co, &["-c", "a.c"], &remap);
+            let pch = key(&co, &["-x", "c-header", "-c", "p.h"], &remap);
+            ctx.push((obj, pch));
+        }
+        assert_eq!(ctx[0].0.key, ctx[1].0.key);
+        assert_ne!(ctx[0].0.local_key, ctx[1].0.local_key);
+        assert!(ctx[0].0.crosses_checkouts && !ctx[0].1.crosses_checkouts);
+        assert_ne!(ctx[0].1.key, ctx[1].1.key);
     }
 }

@@ -90,3 +90,69 @@ impl Frontend for Rustc {
         learn::learn(d, ctx, inv, req, plan, captured)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{gcc, req};
+    use super::super::worktree;
+    use super::*;
+    use crate::compiler::CompilerKind;
+    use crate::daemon::for_tests;
+
+    const LIB: &[&str] = &[
+        "--crate-name",
+        "dep",
+        "--edition=2021",
+        "src/lib.rs",
+        "--crate-type",
+        "lib",
+        "--emit=dep-info,metadata,link",
+        "--out-dir",
+        "/t/deps",
+    ];
+
+    #[test]
+    fn probes_pass_through_with_their_own_label() {
+        let t = tempfile::tempdir().unwrap();
+        let d = for_tests(t.path(), false);
+        let c = gcc(&d);
+        let r = req(t.path(), "/usr/bin/rustc", &["-vV"], &[]);
+        let Classified::Pass(reason) = Rustc.classify(&r, &c) else {
+            panic!("cacheable")
+        };
+        assert_eq!(reason.label(), "rustc: version/info query");
+    }
+
+    #[test]
+    fn the_key_holds_what_cargo_tells_the_crate_and_nothing_per_build() {
+        let t = tempfile::tempdir().unwrap();
+        let d = for_tests(t.path(), false);
+        let mut compiler = (*gcc(&d)).clone();
+        compiler.kind = CompilerKind::Rustc;
+        let compiler = Arc::new(compiler);
+        let key = |env: &[(&str, &str)]| {
+            let r = req(t.path(), "/usr/bin/rustc", LIB, env);
+            let Classified::Compile(inv) = Rustc.classify(&r, &compiler) else {
+                panic!("not cacheable")
+            };
+            let remap = worktree::resolve(&r, Dialect::Rustc);
+            let ctx = Rustc
+                .context(&d, Arc::clone(&compiler), &inv, &r, &remap)
+                .unwrap();
+            (ctx.key, ctx.outputs.len())
+        };
+        let (base, outputs) = key(&[("CARGO_PKG_VERSION", "1.0.0")]);
+        assert_eq!(outputs, 3, "rlib, dep-info, rmeta");
+        assert_ne!(base, key(&[("CARGO_PKG_VERSION", "1.0.1")]).0);
+        assert_eq!(
+            base,
+            key(&[("CARGO_PKG_VERSION", "1.0.0"), ("CARGO_MAKEFLAGS", "-j4")]).0,
+            "the jobserver changes every build and changes nothing"
+        );
+        assert_eq!(
+            base,
+            key(&[("CARGO_PKG_VERSION", "1.0.0"), ("HOME", "/elsewhere")]).0,
+            "what the crate reads is in its dep-info, not the key"
+        );
+    }
+}
