@@ -9,7 +9,7 @@ use ccd_protocol::{Request, Response};
 
 use crate::channel::Channel;
 use crate::daemon::Daemon;
-use crate::server;
+use crate::lifecycle;
 
 pub fn handle(d: &Daemon, ch: &mut Channel, req: Request) {
     // What admin requests report or change includes the stores still
@@ -30,9 +30,9 @@ pub fn handle(d: &Daemon, ch: &mut Channel, req: Request) {
         Request::Shutdown => {
             // Released before answering: when `ccd stop` returns, a new
             // daemon can start.
-            server::release(d);
+            lifecycle::release(d);
             let _ = ch.send(&Response::Ok);
-            server::exit_now(d);
+            lifecycle::exit_now(d);
         }
         Request::SessionStart { journal } => {
             let journal = journal.map(|j| PathBuf::from(OsStr::from_bytes(&j)));

@@ -73,7 +73,7 @@ impl OutputClaims {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, FxHashMap<PathBuf, Claimed>> {
-        self.paths.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock::lock(&self.paths)
     }
 }
 

@@ -13,6 +13,7 @@ use ccd_protocol::{Location, StatusReport};
 use ccd_store::{Kind, Store};
 
 use crate::claims::OutputClaims;
+use crate::lock::lock;
 use crate::memo::Memo;
 use crate::pending::PendingStores;
 use crate::sessions::Sessions;
@@ -208,12 +209,6 @@ fn resident_bytes() -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
-}
-
-/// Locks `m`, going on with the data when another thread panicked while
-/// holding it (every map here stays consistent between statements).
-pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A daemon over a fresh cache in `dir`, with or without the watcher: what

@@ -21,6 +21,8 @@ pub mod config;
 mod connection;
 mod daemon;
 mod delivery;
+mod lifecycle;
+mod lock;
 mod memo;
 mod outcome;
 mod pending;

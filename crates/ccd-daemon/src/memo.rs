@@ -10,8 +10,8 @@ use ccd_depgraph::{DirListings, Manifest, StderrFor};
 use ccd_filestate::{Digest, Seal, stat};
 
 use crate::compiler::{Compiler, Stamps};
-use crate::daemon::lock;
 use crate::delivery::Delivery;
+use crate::lock::lock;
 use crate::trace::TraceInfo;
 
 /// Sealed results kept per map before it is emptied and rebuilt on demand.

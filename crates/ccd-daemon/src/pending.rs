@@ -62,7 +62,7 @@ impl PendingStores {
     }
 
     fn lock(&self) -> MutexGuard<'_, FxHashMap<Digest, usize>> {
-        self.by_context.lock().unwrap_or_else(|p| p.into_inner())
+        crate::lock::lock(&self.by_context)
     }
 }
 

@@ -14,8 +14,8 @@ use ccd_protocol::{Location, peer_uid};
 use ccd_store::{Store, ensure_private_dir};
 
 use crate::config::DaemonConfig;
-use crate::connection;
 use crate::daemon::Daemon;
+use crate::{connection, lifecycle};
 
 /// How a daemon run ended without an error.
 #[derive(Debug, PartialEq, Eq)]
@@ -43,7 +43,6 @@ pub fn run() -> anyhow::Result<Ended> {
     if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         return Ok(Ended::AlreadyRunning);
     }
-    let _ = LOCK_FD.set(lock.as_raw_fd());
     init_logging(&loc.cache_dir, &config);
     for w in &config.warnings {
         tracing::warn!("configuration: {w}");
@@ -62,7 +61,7 @@ pub fn run() -> anyhow::Result<Ended> {
         .with_context(|| format!("binding {}", loc.socket.display()))?;
     fs::set_permissions(&loc.socket, fs::Permissions::from_mode(0o600))?;
     let socket_ino = fs::metadata(&loc.socket)?.ino();
-    let _ = SOCKET_INO.set(socket_ino);
+    lifecycle::hold(lock.as_raw_fd(), socket_ino);
     tracing::info!(pid = std::process::id(), socket = %loc.socket.display(), "daemon started");
 
     let journal = if config.watch.value {
@@ -91,26 +90,6 @@ pub fn run() -> anyhow::Result<Ended> {
     loop {
         std::thread::park();
         let _ = &lock;
-    }
-}
-
-/// The descriptor holding the single-instance lock.
-static LOCK_FD: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
-/// The inode of the socket this daemon bound.
-static SOCKET_INO: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-
-/// Gives up the socket and the lock, so that a daemon started right after
-/// this one can take over at once (a compile that comes in while an old
-/// daemon is still exiting must not find the lock taken and no socket).
-pub fn release(d: &Daemon) {
-    // Only our own socket: a successor may already have bound the path.
-    let ours = fs::metadata(&d.location.socket).is_ok_and(|m| Some(&m.ino()) == SOCKET_INO.get());
-    if ours {
-        let _ = fs::remove_file(&d.location.socket);
-    }
-    if let Some(fd) = LOCK_FD.get() {
-        // SAFETY: unlocking a descriptor this process owns.
-        unsafe { libc::flock(*fd, libc::LOCK_UN) };
     }
 }
 
@@ -174,13 +153,6 @@ impl Pool {
     }
 }
 
-/// Stops the process, releasing the socket and the lock first.
-pub fn exit_now(d: &Daemon) -> ! {
-    tracing::info!("daemon exiting");
-    release(d);
-    std::process::exit(0)
-}
-
 /// Housekeeping and the idle timer.
 fn idle_watch(d: &Daemon, idle: Duration, socket_ino: u64) {
     let tick = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
@@ -198,7 +170,7 @@ fn idle_watch(d: &Daemon, idle: Duration, socket_ino: u64) {
         let last = Duration::from_millis(d.last_active_ms.load(Ordering::Relaxed));
         let idle_for = d.started.elapsed().saturating_sub(last);
         if idle_for >= idle || executable_replaced() {
-            exit_now(d);
+            lifecycle::exit_now(d);
         }
     }
 }

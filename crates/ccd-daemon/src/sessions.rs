@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use ccd_protocol::SessionReport;
 
-use crate::daemon::lock;
+use crate::lock::lock;
 use crate::stats::Tally;
 
 /// What became of a compile, as its session log and journal say it.

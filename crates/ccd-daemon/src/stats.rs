@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::daemon::lock;
+use crate::lock::lock;
 
 #[derive(Default)]
 pub struct Stats {

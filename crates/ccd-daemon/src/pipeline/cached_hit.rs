@@ -3,10 +3,12 @@
 //! invocation's targets); only then are files written, so a hit is never
 //! half delivered.
 
+use std::path::Path;
+
 use ccd_cc::depfile;
 use ccd_depgraph::Verdict;
 use ccd_filestate::Digest;
-use ccd_protocol::CompileOutput;
+use ccd_protocol::{ByteBuf, CompileOutput};
 use ccd_store::{StoredDepfile, StoredResult};
 
 use super::context::Context;
@@ -16,6 +18,14 @@ use super::worktree::{bytes_from_key, from_key};
 use crate::daemon::Daemon;
 use crate::delivery::{Delivery, OutputFile};
 use crate::outcome::Miss;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("{0}")]
+    Output(#[from] ccd_store::DeliverError),
+    #[error("writing the dependency file: {0}")]
+    Depfile(std::io::Error),
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
@@ -50,7 +60,7 @@ pub fn serve(d: &Daemon, ctx: &Context, req: &Req, checked: &Checked) -> Result<
         tracing::warn!(source = %ctx.source.display(), error = %e, "stored result unusable; compiling");
         Miss::Unusable
     })?;
-    let out = delivery.write(d).map_err(|e| {
+    let out = write(d, &delivery).map_err(|e| {
         tracing::warn!(source = %ctx.source.display(), error = %e, "stored result not delivered; compiling");
         Miss::Unusable
     })?;
@@ -117,4 +127,45 @@ pub fn prepare(
         exit_code: r.exit_code,
         compile_ms: r.compile_ms,
     })
+}
+
+/// Writes a prepared delivery's outputs (dependency file first, main output
+/// last, so it is the newest file, as after a real compile) and returns the
+/// streams.
+pub fn write(d: &Daemon, delivery: &Delivery) -> Result<CompileOutput, WriteError> {
+    if let Some((path, bytes)) = &delivery.depfile {
+        d.claims.touch(path);
+        write_file(path, bytes, delivery.mode).map_err(WriteError::Depfile)?;
+    }
+    for f in delivery.files.iter().rev() {
+        d.claims.touch(&f.dest);
+        let spared = f.size >= crate::spares::MIN_BYTES
+            && d.journal
+                .as_ref()
+                .is_some_and(|j| d.spares.take(j, &f.blob, &f.dest, f.mode, f.size));
+        if !spared {
+            d.store.deliver_blob(&f.blob, &f.dest, f.mode)?;
+        }
+    }
+    Ok(CompileOutput {
+        exit_code: delivery.exit_code,
+        stdout: ByteBuf::from(delivery.stdout.clone()),
+        stderr: ByteBuf::from(delivery.stderr.clone()),
+    })
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".ccd-dep")
+        .tempfile_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }

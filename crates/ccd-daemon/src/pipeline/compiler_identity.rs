@@ -4,25 +4,18 @@
 //! is remembered until one of the files it was computed from changes, in
 //! memory and in the store (a restarted daemon need not probe again).
 
-use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+
 use std::sync::Arc;
 
 use ccd_filestate::{Digest, stat};
 
+use super::ask::IdentifyError;
 use super::frontend::Frontend;
 use super::request::Req;
 use crate::compiler::{Compiler, Stamps};
-use crate::daemon::{Daemon, lock};
-
-#[derive(Debug, thiserror::Error)]
-pub enum IdentifyError {
-    #[error("cannot read compiler {0}: {1}")]
-    Unreadable(PathBuf, io::Error),
-    #[error("{0} does not behave like the compiler its name says")]
-    Unrecognised(PathBuf),
-}
+use crate::daemon::Daemon;
+use crate::lock::lock;
 
 pub fn identify<F: Frontend>(d: &Daemon, req: &Req, f: &F) -> Result<Arc<Compiler>, IdentifyError> {
     let path = &req.compiler;
@@ -58,31 +51,4 @@ pub fn identify<F: Frontend>(d: &Daemon, req: &Req, f: &F) -> Result<Arc<Compile
     let compiler = Arc::new(compiler);
     d.memo.remember_compiler(stamps, Arc::clone(&compiler));
     Ok(compiler)
-}
-
-/// A file's BLAKE3 digest, read in chunks.
-pub fn hash_file(path: &Path) -> io::Result<[u8; 32]> {
-    Ok(ccd_filestate::digest_reader(std::fs::File::open(path)?)?.0)
-}
-
-/// A question to the compiler driver, running.
-pub struct Asked(Option<std::process::Child>);
-
-impl Asked {
-    pub fn spawn(req: &Req, path: &Path, args: &[&str]) -> Asked {
-        let child = req
-            .command(path)
-            .args(args)
-            .env("LC_ALL", "C")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn();
-        Asked(child.ok())
-    }
-
-    /// Its standard output, if it succeeded.
-    pub fn stdout(self) -> Option<Vec<u8>> {
-        let out = self.0?.wait_with_output().ok()?;
-        out.status.success().then_some(out.stdout)
-    }
 }

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use ccd_filestate::Digest;
 
 use super::request::Req;
-use crate::daemon::{Daemon, lock};
+use crate::daemon::Daemon;
+use crate::lock::lock;
 
 /// Nesting deeper than this is treated as a loop.
 const MAX_DEPTH: usize = 16;

@@ -13,7 +13,8 @@ use super::cached_hit;
 use super::context::Context;
 use super::request::Req;
 use super::seal;
-use crate::daemon::{Daemon, lock};
+use crate::daemon::Daemon;
+use crate::lock::lock;
 use crate::memo::Sealed;
 use crate::trace::TraceInfo;
 
@@ -43,7 +44,7 @@ pub fn serve(
         return None;
     }
     let delivery = cached_hit::prepare(d, ctx, req, &sealed.result).ok()?;
-    let out = delivery.write(d).ok()?;
+    let out = cached_hit::write(d, &delivery).ok()?;
     d.note_used(&sealed.result, &ctx.key);
     let saved_ms = delivery.compile_ms;
     let by_request = Sealed {

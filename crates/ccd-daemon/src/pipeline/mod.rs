@@ -23,6 +23,7 @@
 //! Whatever goes wrong inside ccd, the answer is to let the client run the
 //! compiler: a build never fails because of the cache.
 
+mod ask;
 mod cached_hit;
 mod classify;
 mod compiler_identity;

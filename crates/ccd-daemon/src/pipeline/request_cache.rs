@@ -6,8 +6,9 @@
 use ccd_filestate::Digest;
 use ccd_protocol::CompileOutput;
 
-use super::seal;
-use crate::daemon::{Daemon, lock};
+use super::{cached_hit, seal};
+use crate::daemon::Daemon;
+use crate::lock::lock;
 use crate::trace::TraceInfo;
 
 pub struct Seen {
@@ -26,7 +27,7 @@ pub fn serve(d: &Daemon, req_key: &Digest) -> Option<Seen> {
         lock(&d.memo.by_request).remove(req_key);
         return None;
     }
-    match sealed.delivery.write(d) {
+    match cached_hit::write(d, &sealed.delivery) {
         Ok(out) => {
             d.note_used(&sealed.result, &sealed.context);
             Some(Seen {

@@ -219,7 +219,7 @@ mod tests {
 
         fs::remove_file(work.join("a.o")).unwrap();
         let delivery = cached_hit::prepare(&d, &ctx, &r, &result).unwrap();
-        let streams = delivery.write(&d).unwrap();
+        let streams = cached_hit::write(&d, &delivery).unwrap();
         assert_eq!(fs::read(work.join("a.o")).unwrap(), b"object bytes");
         assert_eq!(streams.stderr.as_slice(), b"warning: w\n");
 

@@ -7,13 +7,13 @@
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
-use ccd_cc::{DepKind, Invocation, SideOutput, depfile};
+use ccd_cc::{DepKind, Family, Invocation, SideOutput, depfile};
 use ccd_store::OutputRole;
 
 use super::super::context::{Context, DepRender, KeyHasher, date_tag, local_key};
 use super::super::request::Req;
 use super::super::worktree::Remap;
-use crate::compiler::Compiler;
+use crate::compiler::{Compiler, CompilerKind};
 
 pub fn build(compiler: Arc<Compiler>, inv: &Invocation, req: &Req, remap: &Remap) -> Context {
     let root = remap.active().cloned();
@@ -23,7 +23,7 @@ pub fn build(compiler: Arc<Compiler>, inv: &Invocation, req: &Req, remap: &Remap
         Some(r) => r.arg_to_key(b),
         None => b.to_vec(),
     };
-    let family = super::family(&compiler);
+    let family = family(&compiler);
     let mut h = KeyHasher::new("ccd-context-v1");
     h.field(&compiler.digest.0)
         .field(&k(req.cwd.as_os_str().as_bytes()))
@@ -91,6 +91,16 @@ pub fn build(compiler: Arc<Compiler>, inv: &Invocation, req: &Req, remap: &Remap
         targets_key: t.finish(),
         fixed_time,
         compiler,
+    }
+}
+
+/// The family of a GNU-style compiler (its frontend only ever sees those).
+pub fn family(c: &Compiler) -> Family {
+    match c.kind {
+        CompilerKind::Gnu(f) => f,
+        // Unreachable in practice: rustc has its own frontend. gcc's
+        // conventions are the safe default for depfiles.
+        CompilerKind::Rustc => Family::Gcc,
     }
 }
 

@@ -276,7 +276,7 @@ fn replayable_depfile(
 ) -> Result<StoredDepfile, NotStored> {
     let bytes = std::fs::read(path).map_err(|_| NotStored::NoDependencyFile)?;
     let parsed = depfile::parse(&bytes).map_err(|_| NotStored::UnreadableDependencyFile)?;
-    let family = super::family(&ctx.compiler);
+    let family = super::context::family(&ctx.compiler);
     let rendered = depfile::render(
         family,
         &depfile::targets_for(family, inv),

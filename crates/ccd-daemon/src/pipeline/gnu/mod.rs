@@ -16,8 +16,8 @@ use std::sync::Arc;
 use ccd_cc::{Family, Invocation, NonCacheable, Parsed};
 use ccd_filestate::Digest;
 
+use super::ask::IdentifyError;
 use super::classify::Classified;
-use super::compiler_identity::IdentifyError;
 use super::context::Context;
 use super::frontend::Frontend;
 use super::miss::Plan;
@@ -119,16 +119,6 @@ pub fn context_for_tests(
     remap: &Remap,
 ) -> Context {
     context::build(compiler, inv, req, remap)
-}
-
-/// The family of a GNU-style compiler (its frontend only ever sees those).
-fn family(c: &Compiler) -> Family {
-    match c.kind {
-        CompilerKind::Gnu(f) => f,
-        // Unreachable in practice: rustc has its own frontend. gcc's
-        // conventions are the safe default for depfiles.
-        CompilerKind::Rustc => Family::Gcc,
-    }
 }
 
 #[cfg(test)]

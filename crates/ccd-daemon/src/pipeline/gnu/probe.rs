@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use ccd_cc::Family;
 use ccd_filestate::{Digest, Stamp, stat};
 
-use super::super::compiler_identity::{Asked, IdentifyError, hash_file};
+use super::super::ask::{Asked, IdentifyError, hash_file};
 use super::super::request::Req;
 use crate::compiler::{Compiler, CompilerKind, Stamps};
 

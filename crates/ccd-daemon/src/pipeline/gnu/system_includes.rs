@@ -11,7 +11,8 @@ use ccd_filestate::Digest;
 
 use super::super::request::Req;
 use crate::compiler::Compiler;
-use crate::daemon::{Daemon, lock};
+use crate::daemon::Daemon;
+use crate::lock::lock;
 
 /// `None` when the compiler would not say: the caller must then not rely on
 /// knowing where headers could appear.

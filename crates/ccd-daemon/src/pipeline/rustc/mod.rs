@@ -14,8 +14,8 @@ use std::sync::Arc;
 use ccd_filestate::Digest;
 use ccd_rustc::{RustInvocation, RustParsed};
 
+use super::ask::IdentifyError;
 use super::classify::Classified;
-use super::compiler_identity::IdentifyError;
 use super::context::Context;
 use super::frontend::Frontend;
 use super::miss::Plan;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use ccd_filestate::{Digest, stat};
 
-use super::super::compiler_identity::{Asked, IdentifyError};
+use super::super::ask::{Asked, IdentifyError};
 use super::super::request::Req;
 use crate::compiler::{Compiler, CompilerKind, Stamps};
 
