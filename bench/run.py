@@ -35,13 +35,13 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 
-ALL_TOOLS = ["bare", "ccd", "ccache", "sccache", "zccache"]
+ALL_TOOLS = ["bare", "ccd", "ccd-base", "ccache", "sccache", "zccache"]
 PEERS = ["ccache", "sccache", "zccache"]
 C_WORKLOADS = ["a", "b", "c", "d", "e", "f"]
 RUST_WORKLOADS = ["r1", "r2", "r3", "r4"]
 ALL_WORKLOADS = C_WORKLOADS + RUST_WORKLOADS
 # ccache does not cache rustc: it has no part in the Rust workloads.
-RUST_TOOLS = ["bare", "ccd", "sccache", "zccache"]
+RUST_TOOLS = ["bare", "ccd", "ccd-base", "sccache", "zccache"]
 ALL_PROJECTS = ["lua", "leveldb"]
 
 # Pinned so that a rerun compiles exactly the same code.
@@ -445,7 +445,22 @@ class Zccache(Tool):
                      reasons)
 
 
-TOOL_CLASSES = {"bare": Bare, "ccd": Ccd, "ccache": Ccache, "sccache": Sccache, "zccache": Zccache}
+class CcdBase(Ccd):
+    """Another ccd binary (`--ccd-base`, say the commit before a change),
+    measured in the same rounds as `ccd`, with its own cache."""
+    name = "ccd-base"
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.bin = cfg.ccd_base
+
+    def version(self):
+        v = first_line([self.bin, "--version"])
+        return f"{v} (binary sha256 {self.cfg.ccd_base_sha}, from --ccd-base)"
+
+
+TOOL_CLASSES = {"bare": Bare, "ccd": Ccd, "ccd-base": CcdBase, "ccache": Ccache, "sccache": Sccache,
+                "zccache": Zccache}
 
 
 # --------------------------------------------------------------------------
@@ -806,7 +821,7 @@ class Bench:
         # A peer's own flake (sccache's server racing its own start-up when
         # two compiles start it at once) is noted and the build timed again,
         # rather than losing the whole run; bare and ccd get one attempt.
-        for attempt in range(1 if tool.name in ("bare", "ccd") else 2):
+        for attempt in range(1 if tool.name in ("bare", "ccd", "ccd-base") else 2):
             if attempt:
                 self.res.problem(f"{proj.name}", tool.name,
                                  f"make failed ({p.returncode}), timed again: "
@@ -1115,6 +1130,15 @@ class Bench:
             os.replace(tmp, snap)
             self.ccd_sha = sha256(snap)[:12]
             self.ccd = snap
+        if "ccd-base" in a.tools:
+            # Named `ccd` too: the binary's name is part of how it runs.
+            snap = self.work / "bin-base" / "ccd"
+            snap.parent.mkdir(parents=True, exist_ok=True)
+            tmp = snap.with_suffix(".tmp")
+            shutil.copy2(a.ccd_base, tmp)
+            os.replace(tmp, snap)
+            self.ccd_base_sha = sha256(snap)[:12]
+            self.ccd_base = snap
         ensure_peers(self.peers, a.tools)
         if set(a.workloads) & set(C_WORKLOADS):
             self.src = fetch_sources(self.work)
@@ -1514,6 +1538,9 @@ def main():
                     default=Path(os.environ.get("CCD_BENCH_WORK", BENCH / ".work")),
                     help="scratch dir: sources project, caches, builds (env CCD_BENCH_WORK; default bench/.work)")
     ap.add_argument("--ccd", type=Path, default=default_ccd(), help="ccd binary")
+    ap.add_argument("--ccd-base", type=Path,
+                    help="a second ccd binary (the commit before a change, say), measured as the tool "
+                         "ccd-base in the same rounds as ccd (added to --tools)")
     ap.add_argument("--no-build", action="store_true", help="do not run `cargo build --release` first")
     ap.add_argument("--out", type=Path, default=BENCH / "results" / "latest.md", help="Markdown report")
     a = ap.parse_args()
@@ -1530,7 +1557,14 @@ def main():
         x = x.strip()
         wl_items += {"rust": RUST_WORKLOADS, "cc": C_WORKLOADS}.get(x, [x])
     a.workloads = split(",".join(wl_items), ALL_WORKLOADS, "workloads")
+    if a.ccd_base:
+        a.ccd_base = a.ccd_base.resolve()
+        if not a.ccd_base.exists():
+            ap.error(f"--ccd-base {a.ccd_base} not found")
+        a.tools += ",ccd-base"
     a.tools = split(a.tools, ALL_TOOLS, "tools")
+    if "ccd-base" in a.tools and not a.ccd_base:
+        ap.error("the tool ccd-base needs --ccd-base PATH")
     a.projects = split(a.projects, ALL_PROJECTS, "projects")
     if "bare" not in a.tools:
         a.tools = ["bare"] + a.tools  # the reference of every ratio

@@ -112,9 +112,11 @@ pub struct StatusReport {
     pub misses: u64,
     pub non_cacheable: u64,
     pub non_cacheable_reasons: Vec<(String, u64)>,
-    /// Compiles that failed; they are never cached.
+    /// Compiles that failed (failures are not stored), and compiles
+    /// refused before they ran (a `--strict-paths` violation).
     pub errors: u64,
-    /// Times ccd itself failed and let the compiler run instead.
+    /// Stored results that turned out unusable (damaged, or they could not
+    /// be put in place): ccd's own failures, after which the compiler ran.
     pub internal_errors: u64,
     /// Misses whose result was not stored, by reason.
     pub not_stored_reasons: Vec<(String, u64)>,

@@ -193,11 +193,7 @@ fn find_git_root(cwd: &Path) -> Option<PathBuf> {
 }
 
 fn contains_root(arg: &[u8], root: &[u8]) -> bool {
-    memchr_find(arg, root)
-}
-
-fn memchr_find(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+    !root.is_empty() && memchr::memmem::find(arg, root).is_some()
 }
 
 /// Options whose value never reaches the outputs' contents (targets and
@@ -324,7 +320,6 @@ pub fn bytes_from_key(root: Option<&Path>, bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A stored path back to an absolute one for the checkout at `root`.
 /// A stored entry with its paths resolved under `root`; without a root it
 /// is returned as it is (mapping would copy every recorded lookup).
 pub fn entry_from_key(
@@ -337,6 +332,7 @@ pub fn entry_from_key(
     }
 }
 
+/// A stored path back to an absolute one for the checkout at `root`.
 pub fn from_key(root: Option<&Path>, path: &[u8]) -> Vec<u8> {
     match (path.first(), root) {
         (Some(&ROOT_MARK), Some(root)) => {

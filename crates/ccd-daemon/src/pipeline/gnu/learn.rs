@@ -113,64 +113,77 @@ pub fn learn(
         ..Learned::default()
     };
     if inv.language.is_preprocessed_by_compiler() {
-        learned.probes = lookups(
-            d,
-            ctx,
-            inv,
-            req,
-            plan,
-            &paths,
-            &scans,
-            &mut inputs,
-            &mut learned.mtimes,
-        )?;
+        let scanned: Vec<ScannedInput<'_>> = paths
+            .iter()
+            .zip(&scans)
+            .map(|((spelled, _), scan)| ScannedInput { spelled, scan })
+            .collect();
+        let found = lookups(d, ctx, inv, req, plan, &scanned)?;
+        // clang refuses a precompiled header whose headers' mtimes changed
+        // (the precompiled header's own mtime and the source's do not
+        // matter to it).
+        if !found.pch.is_empty() && ctx.compiler.kind == CompilerKind::Gnu(Family::Clang) {
+            for i in inputs.iter().skip(1) {
+                if found.pch.iter().any(|p| p.path == i.path) {
+                    continue;
+                }
+                let t = stat(Path::new(OsStr::from_bytes(&i.path)))
+                    .map_err(|_| NotStored::InputVanished)?
+                    .mtime_ns;
+                learned
+                    .mtimes
+                    .push((serde_bytes::ByteBuf::from(i.path.clone()), t));
+            }
+        }
+        // Precompiled headers are inputs the dependency output leaves out.
+        for p in found.pch {
+            if !inputs.iter().any(|i| i.path == p.path) {
+                inputs.push(p);
+            }
+        }
+        learned.probes = found.probes;
     }
     learned.inputs = inputs;
     Ok(learned)
 }
 
-/// Records how every include lookup resolved; adds the precompiled headers
-/// found to `inputs` (the dependency output leaves them out) and, for
-/// clang, the headers whose mtimes its precompiled header checks.
-#[allow(clippy::too_many_arguments)]
+/// The include lookups of a compile, and the precompiled headers it used.
+struct Found {
+    probes: Vec<DirProbe>,
+    pch: Vec<Input>,
+}
+
+/// Records how every include lookup resolved, and finds the precompiled
+/// headers the compile used (named by `-include-pch`, or found beside a
+/// header).
 fn lookups(
     d: &Daemon,
     ctx: &Context,
     inv: &Invocation,
     req: &Req,
     plan: &Plan,
-    paths: &[(Vec<u8>, PathBuf)],
-    scans: &[Arc<ScanResult>],
-    inputs: &mut Vec<Input>,
-    mtimes: &mut Vec<(serde_bytes::ByteBuf, i64)>,
-) -> Result<Vec<DirProbe>, NotStored> {
+    scanned: &[ScannedInput<'_>],
+) -> Result<Found, NotStored> {
     let system = system_includes::discover(d, &ctx.compiler, inv, req)
         .ok_or(NotStored::SystemDirsUnknown)?;
     let (cpath, lang_var) = env_dir_variables(inv.language);
     let chain = SearchChain::new(&inv.search, req.env(cpath), req.env(lang_var), &system);
-    let scanned: Vec<ScannedInput<'_>> = paths
-        .iter()
-        .zip(scans)
-        .map(|((spelled, _), scan)| ScannedInput { spelled, scan })
-        .collect();
     let lookups =
-        include_probes::record(&d.memo.listings, req, &chain, &inv.search.forced, &scanned);
+        include_probes::record(&d.memo.listings, req, &chain, &inv.search.forced, scanned);
     if lookups.set.unreliable {
         return Err(NotStored::LookupUnexaminable);
     }
     if lookups.pch_dir {
         return Err(NotStored::PrecompiledHeaderDirectory);
     }
-    // Precompiled headers are inputs the dependency output leaves out.
-    let explicit: Vec<Vec<u8>> = inv
+    let explicit = inv
         .search
         .pch
         .iter()
-        .map(|p| req.abs(p).as_os_str().as_bytes().to_vec())
-        .collect();
-    let pch_inputs: Vec<Vec<u8>> = explicit.iter().chain(&lookups.pch_files).cloned().collect();
-    for p in &pch_inputs {
-        let path = PathBuf::from(OsStr::from_bytes(p));
+        .map(|p| req.abs(p).as_os_str().as_bytes().to_vec());
+    let mut pch = Vec::new();
+    for p in explicit.chain(lookups.pch_files.iter().cloned()) {
+        let path = PathBuf::from(OsStr::from_bytes(&p));
         let hashed = d
             .files
             .digest(&path)
@@ -178,27 +191,10 @@ fn lookups(
         if plan.maybe_modified_during(d, &path, hashed.digest, hashed.stamp.changed_ns()) {
             return Err(NotStored::InputChangedDuringCompile);
         }
-        if !inputs.iter().any(|i| i.path == *p) {
-            inputs.push(Input {
-                path: p.clone(),
-                digest: hashed.digest,
-            });
-        }
-    }
-    // clang refuses a precompiled header whose headers' mtimes changed
-    // (the precompiled header's own mtime and the source's do not matter
-    // to it).
-    if !pch_inputs.is_empty() && ctx.compiler.kind == CompilerKind::Gnu(Family::Clang) {
-        for i in inputs
-            .iter()
-            .skip(1)
-            .filter(|i| !pch_inputs.contains(&i.path))
-        {
-            let t = stat(Path::new(OsStr::from_bytes(&i.path)))
-                .map_err(|_| NotStored::InputVanished)?
-                .mtime_ns;
-            mtimes.push((serde_bytes::ByteBuf::from(i.path.clone()), t));
-        }
+        pch.push(Input {
+            path: p,
+            digest: hashed.digest,
+        });
     }
     let probes = lookups.set.finish(plan.started_ns);
     // The lookups are recorded after the compile: a header put in an
@@ -218,7 +214,7 @@ fn lookups(
             }
         }
     }
-    Ok(probes)
+    Ok(Found { probes, pch })
 }
 
 /// The headers the compile read, as the compiler spelled them.
