@@ -26,6 +26,7 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
-# The integration tests once more with the file watcher off: the fast paths
-# are accelerators only, correctness must not depend on them.
-CCD_TEST_WATCH=0 cargo test --locked -p ccd --tests
+# The integration tests (one binary, crates/ccd/tests/integration) once more
+# with the file watcher off: the fast paths are accelerators only,
+# correctness must not depend on them.
+CCD_TEST_WATCH=0 cargo test --locked -p ccd --test integration
