@@ -181,6 +181,8 @@ fn run(damage: Damage, mode: Mode) {
         // Never a wrong hit: a miss, or a hit with the right bytes (a
         // damaged record may be bypassed by what the daemon verified in
         // memory, but a damaged blob never can be).
+        let unusable = || env.status()["internal_errors"].as_u64().unwrap();
+        let unusable_before = unusable();
         let got = compile("after damage");
         let blob_damaged = matches!(
             damage,
@@ -194,6 +196,13 @@ fn run(damage: Damage, mode: Mode) {
                 got,
                 Outcome::Miss,
                 "{what}: a hit although the stored object is damaged"
+            );
+            // The manifest led to the result, which could not be used:
+            // ccd's own failure, counted apart from ordinary misses.
+            assert_eq!(
+                unusable(),
+                unusable_before + 1,
+                "{what}: the unusable result is not counted"
             );
         }
 

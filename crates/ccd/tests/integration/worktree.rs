@@ -567,3 +567,50 @@ fn explicit_worktree_root_shares_without_git() {
         }
     }
 }
+
+/// A warning about a header named by an absolute path in one checkout is
+/// replayed in the other with that checkout's path, as its compiler would
+/// print it (before, the first checkout's path was replayed).
+#[test]
+fn diagnostics_of_a_shared_hit_name_this_checkout() {
+    for cc in COMPILERS {
+        let env = Env::new();
+        env.set_var("CCD_PATH_REMAP", "auto");
+        for (n, name) in ["one", "two"].iter().enumerate() {
+            let root = checkout(&env, name);
+            env.write(
+                &format!("{name}/inc/w.h"),
+                "#warning \"mind this header\"\n#define W 5\n",
+            );
+            env.write(
+                &format!("{name}/a.c"),
+                "#include \"w.h\"\nint f(void) { return W; }\n",
+            );
+            let inc = format!("-I{}/inc", root.display());
+            let args = [inc.as_str(), "-c", "a.c", "-o", "a.o"];
+            let map = format!("-ffile-prefix-map={}=.", root.display());
+            let mut theirs = args.to_vec();
+            theirs.push(&map);
+            let c = env
+                .like_bare(cc, &args, &["a.o"])
+                .in_dir(&root)
+                .bare_args(&theirs)
+                .counted()
+                .run();
+            assert!(
+                contains(
+                    &c.out.stderr,
+                    format!("{}/inc/w.h", root.display()).as_bytes()
+                ),
+                "{cc} {name}: the warning names the header by its path: {}",
+                stderr(&c.out)
+            );
+            let expect = if n == 0 {
+                Moved::new(0, 1, 0, 0)
+            } else {
+                Moved::new(1, 0, 0, 0)
+            };
+            assert_eq!(c.moved(), expect, "{cc} {name}: {}", stderr(&c.out));
+        }
+    }
+}
