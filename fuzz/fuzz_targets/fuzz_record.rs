@@ -14,7 +14,9 @@ use std::fmt::Debug;
 
 use ccd_depgraph::Manifest;
 use ccd_filestate::Digest;
-use ccd_store::{StoredDepfile, StoredOutput, StoredResult, decode_record, encode_record};
+use ccd_store::{
+    OutputRole, StoredDepfile, StoredOutput, StoredResult, decode_record, encode_record,
+};
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use serde::Serialize;
@@ -139,7 +141,7 @@ fn stored_result(u: &mut Unstructured) -> Result<StoredResult> {
     let mut outputs = Vec::with_capacity(n);
     for _ in 0..n {
         outputs.push(StoredOutput {
-            role: u.arbitrary()?,
+            role: *u.choose(&OutputRole::ALL)?,
             blob: digest(u)?,
             size: u.arbitrary()?,
             executable: u.arbitrary()?,

@@ -222,6 +222,12 @@ fn unsupported(arg: &[u8]) -> NonCacheable {
 
 impl Parser {
     fn run<A: AsRef<[u8]>>(mut self, args: &[A]) -> Result<Invocation, Split> {
+        // Only a response file can hold a NUL (argv cannot). gcc stops
+        // reading the file at it, clang reads on: which arguments the
+        // compiler sees depends on the compiler.
+        if args.iter().any(|a| a.as_ref().contains(&0)) {
+            return Err(Split::No(NonCacheable::ResponseFile));
+        }
         let mut i = 0;
         while i < args.len() {
             let arg = args[i].as_ref();
@@ -689,6 +695,32 @@ mod tests {
             i.key_args
                 .windows(2)
                 .any(|w| w[0] == b"-D" && w[1] == b"X=1")
+        );
+    }
+
+    /// A NUL byte can only come from a response file (argv holds none).
+    /// gcc reads the file as a C string and stops at it, clang reads on:
+    /// for `-c a.c -o a.o -DX<NUL> -o b.o` gcc writes `a.o` and clang
+    /// `b.o`, so no reading of the file is right for both (ccd read
+    /// `b.o`). Seen comparing `gcc -###` and `clang -###` on response
+    /// files; `fuzz_response_file` checks it, and keeps
+    /// `fuzz/regressions/fuzz_response_file/nul-ends-gcc-not-clang`.
+    #[test]
+    fn argument_with_nul_is_refused() {
+        let args = crate::response_file::split(b"-c a.c -o a.o -DX\0 -o b.o\n");
+        assert_eq!(
+            parse(&args),
+            Parsed::NonCacheable(NonCacheable::ResponseFile)
+        );
+        let args: [&[u8]; 4] = [b"-c", b"a.c", b"-o", b"a\0.o"];
+        assert_eq!(
+            parse(&args),
+            Parsed::NonCacheable(NonCacheable::ResponseFile)
+        );
+        let args: [&[u8]; 3] = [b"-c", b"a.c", b"b\0.c"];
+        assert_eq!(
+            parse(&args),
+            Parsed::NonCacheable(NonCacheable::ResponseFile)
         );
     }
 

@@ -1,6 +1,11 @@
 //! `@file` response files, GNU style (libiberty's `buildargv`): arguments
 //! separated by whitespace; single and double quotes group; a backslash
 //! escapes the next character anywhere, also inside quotes.
+//!
+//! A NUL byte is kept inside its argument. gcc reads the file as a C string
+//! and ignores everything from the first NUL on; clang reads on (each
+//! argument then ends at its NUL). [`crate::parse`] refuses an argument
+//! with a NUL, so neither reading is guessed.
 
 /// Splits the contents of a response file into arguments.
 pub fn split(text: &[u8]) -> Vec<Vec<u8>> {

@@ -157,6 +157,12 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// An option that takes a value, last on the line: rustc refuses the
+/// command line ("Argument to option 'C' missing").
+fn without_value(option: &[u8]) -> RustParsed {
+    refuse(NonCacheable::WithoutValue(lossy(option)))
+}
+
 pub fn parse<A: AsRef<[u8]>>(args: &[A]) -> RustParsed {
     let mut inv = RustInvocation {
         crate_name: Vec::new(),
@@ -174,6 +180,11 @@ pub fn parse<A: AsRef<[u8]>>(args: &[A]) -> RustParsed {
         key_args: Vec::new(),
         remaps: Vec::new(),
     };
+    // rustc expands every argument that starts with `@` before reading
+    // options, a value too (`--edition @f`).
+    if args.iter().any(|a| a.as_ref().first() == Some(&b'@')) {
+        return refuse(NonCacheable::ArgumentFile);
+    }
     let mut sources = 0;
     let mut link_args = false;
     let mut i = 0;
@@ -183,9 +194,6 @@ pub fn parse<A: AsRef<[u8]>>(args: &[A]) -> RustParsed {
         inv.key_args.push(a.to_vec());
         if a == b"-" {
             return refuse(NonCacheable::SourceFromStdin);
-        }
-        if a.first() == Some(&b'@') {
-            return refuse(NonCacheable::ArgumentFile);
         }
         if a.first() != Some(&b'-') {
             inv.source = a.to_vec();
@@ -197,12 +205,12 @@ pub fn parse<A: AsRef<[u8]>>(args: &[A]) -> RustParsed {
             match a.iter().position(|b| *b == b'=') {
                 Some(eq) => (&a[..eq], Some(&a[eq + 1..])),
                 None if LONG_VALUED.iter().any(|o| o.as_bytes() == a) => {
-                    let v = args.get(i).map(AsRef::as_ref);
-                    if let Some(v) = v {
-                        inv.key_args.push(v.to_vec());
-                        i += 1;
-                    }
-                    (a, v)
+                    let Some(v) = args.get(i).map(AsRef::as_ref) else {
+                        return without_value(a);
+                    };
+                    inv.key_args.push(v.to_vec());
+                    i += 1;
+                    (a, Some(v))
                 }
                 None => (a, None),
             }
@@ -210,12 +218,12 @@ pub fn parse<A: AsRef<[u8]>>(args: &[A]) -> RustParsed {
             if a.len() > 2 {
                 (&a[..2], Some(&a[2..]))
             } else {
-                let v = args.get(i).map(AsRef::as_ref);
-                if let Some(v) = v {
-                    inv.key_args.push(v.to_vec());
-                    i += 1;
-                }
-                (a, v)
+                let Some(v) = args.get(i).map(AsRef::as_ref) else {
+                    return without_value(a);
+                };
+                inv.key_args.push(v.to_vec());
+                i += 1;
+                (a, Some(v))
             }
         } else {
             (a, None)
@@ -513,6 +521,54 @@ mod tests {
         let mut with_file = cargo_lib();
         with_file.push("@/t/args");
         assert_eq!(reason(&with_file.join(" ")).label(), "rustc: argument file");
+    }
+
+    fn refusal(args: &[&str]) -> NonCacheable {
+        match parse(args) {
+            RustParsed::NonCacheable(r) => r,
+            RustParsed::Cacheable(i) => panic!("{args:?} cacheable: {i:?}"),
+        }
+    }
+
+    /// rustc expands every argument that starts with `@`, option values
+    /// too: `--edition @f` reads the edition from `f`. Seen while reading
+    /// `fuzz_rustc_args`'s first crash (below); the target now checks it,
+    /// and keeps `fuzz/regressions/fuzz_rustc_args/argument-file-as-a-value`.
+    #[test]
+    fn argument_file_as_an_option_value_is_refused() {
+        for opt in ["--edition", "-o", "--cfg", "-C", "-L"] {
+            let mut args = cargo_lib();
+            args.extend([opt, "@/t/args"]);
+            assert_eq!(refusal(&args), NonCacheable::ArgumentFile, "{opt}");
+        }
+    }
+
+    /// rustc refuses a command line that ends in an option still waiting
+    /// for its value ("Argument to option 'edition' missing"); ccd took it
+    /// for a compile, and an argument added after it for that value (an
+    /// appended `-C incremental=...` became the edition). Found by
+    /// `fuzz_rustc_args`, kept as
+    /// `fuzz/regressions/fuzz_rustc_args/option-without-its-value`.
+    #[test]
+    fn option_without_its_value_is_refused() {
+        for opt in [
+            "--edition",
+            "-C",
+            "--codegen",
+            "-o",
+            "-L",
+            "-l",
+            "--extern",
+            "--out-dir",
+            "--cfg",
+            "--target",
+            "-A",
+            "--cap-lints",
+        ] {
+            let mut args = cargo_lib();
+            args.push(opt);
+            assert_eq!(refusal(&args), NonCacheable::WithoutValue(opt.into()));
+        }
     }
 
     #[test]

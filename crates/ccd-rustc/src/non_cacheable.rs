@@ -33,6 +33,9 @@ pub enum NonCacheable {
     Unsupported(String),
     /// `--crate-name` without its value.
     CrateNameWithoutValue,
+    /// An option that takes a value, last on the line: rustc refuses the
+    /// command line ("Argument to option 'C' missing").
+    WithoutValue(String),
     NoSource,
     SeveralSources,
     NoCrateName,
@@ -60,6 +63,7 @@ impl NonCacheable {
             | NonCacheable::EnvSet
             | NonCacheable::Unsupported(_)
             | NonCacheable::CrateNameWithoutValue
+            | NonCacheable::WithoutValue(_)
             | NonCacheable::NoSource
             | NonCacheable::SeveralSources
             | NonCacheable::NoCrateName
@@ -90,6 +94,7 @@ impl fmt::Display for NonCacheable {
             NonCacheable::EnvSet => f.write_str("--env-set"),
             NonCacheable::Unsupported(o) => write!(f, "unsupported option {o}"),
             NonCacheable::CrateNameWithoutValue => f.write_str("--crate-name without a value"),
+            NonCacheable::WithoutValue(o) => write!(f, "{o} without a value"),
             NonCacheable::NoSource => f.write_str("no source file"),
             NonCacheable::SeveralSources => f.write_str("several source files"),
             NonCacheable::NoCrateName => f.write_str("no --crate-name"),

@@ -31,7 +31,7 @@ pub enum OutputRole {
 }
 
 impl OutputRole {
-    const ALL: [OutputRole; 16] = [
+    pub const ALL: [OutputRole; 16] = [
         OutputRole::Object,
         OutputRole::SplitDwarf,
         OutputRole::Coverage,
