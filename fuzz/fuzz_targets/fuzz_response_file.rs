@@ -19,10 +19,11 @@
 //!    hold none), written the way libiberty's `writeargv` does (a backslash
 //!    before whitespace, `\`, `'` and `"`; `""` for an empty argument), or
 //!    wrapped in double or single quotes, split back to the same arguments,
-//!    and so does the model.
+//!    and so does the model; clang's reading gives them back too, but for
+//!    the empty ones.
 #![no_main]
 
-use ccd_cc::response_file::split;
+use ccd_cc::response_file::{Reader, split};
 use ccd_cc::{Parsed, parse};
 use libfuzzer_sys::fuzz_target;
 
@@ -128,11 +129,11 @@ fn quoted(args: &[&[u8]], q: u8) -> Vec<u8> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let got = split(data);
+    let got = split(data, Reader::Gcc);
     match data.iter().position(|b| *b == 0) {
         None => assert_eq!(got, gcc_model(data), "{:?}", String::from_utf8_lossy(data)),
         Some(n) => {
-            assert_eq!(split(&data[..n]), gcc_model(data));
+            assert_eq!(split(&data[..n], Reader::Gcc), gcc_model(data));
             assert!(got.iter().any(|a| a.contains(&0)), "{got:?}");
             let mut around = vec![b"-c".to_vec(), b"a.c".to_vec()];
             around.extend(got.iter().cloned());
@@ -150,7 +151,18 @@ fuzz_target!(|data: &[u8]| {
     for text in [writeargv(&args), quoted(&args, b'"'), quoted(&args, b'\'')] {
         // `writeargv` of one empty argument is `""`, which is not only
         // whitespace: both give it back.
-        assert_eq!(split(&text), want, "{:?}", String::from_utf8_lossy(&text));
+        assert_eq!(
+            split(&text, Reader::Gcc),
+            want,
+            "{:?}",
+            String::from_utf8_lossy(&text)
+        );
         assert_eq!(gcc_model(&text), want);
+        // clang reads the same quoting back, but for empty arguments (it
+        // drops `""`) and a leading byte order mark (it skips one).
+        if !text.starts_with(b"\xef\xbb\xbf") {
+            let non_empty: Vec<Vec<u8>> = want.iter().filter(|a| !a.is_empty()).cloned().collect();
+            assert_eq!(split(&text, Reader::Clang), non_empty);
+        }
     }
 });

@@ -707,7 +707,10 @@ mod tests {
     /// `fuzz/regressions/fuzz_response_file/nul-ends-gcc-not-clang`.
     #[test]
     fn argument_with_nul_is_refused() {
-        let args = crate::response_file::split(b"-c a.c -o a.o -DX\0 -o b.o\n");
+        let args = crate::response_file::split(
+            b"-c a.c -o a.o -DX\0 -o b.o\n",
+            crate::response_file::Reader::Gcc,
+        );
         assert_eq!(
             parse(&args),
             Parsed::NonCacheable(NonCacheable::ResponseFile)

@@ -361,6 +361,12 @@ pub fn parse<A: AsRef<[u8]>>(args: &[A]) -> RustParsed {
             path: None,
         });
     }
+    // What the crate read is learned from its own dep-info: adding one it
+    // was not asked for changes the crate rustc writes (the outputs asked
+    // for are part of its metadata).
+    if !inv.emits(EmitKind::DepInfo) {
+        return refuse(NonCacheable::NoDepInfo);
+    }
     if link_args && inv.crate_types.iter().any(|t| t.is_linked()) {
         return refuse(NonCacheable::LinkArgOnLinkedCrate);
     }
@@ -509,8 +515,16 @@ mod tests {
             NonCacheable::NoCrateType
         );
         assert_eq!(
-            reason("--crate-name x --crate-type bin src/main.rs -C link-arg=-Wl,-T,x.ld"),
+            reason(
+                "--crate-name x --crate-type bin src/main.rs --emit=dep-info,link -C link-arg=-Wl,-T,x.ld"
+            ),
             NonCacheable::LinkArgOnLinkedCrate
+        );
+        // Its own dep-info says what a crate read; one added by ccd would
+        // change the crate rustc writes.
+        assert_eq!(
+            reason("--crate-name x --crate-type lib src/lib.rs --emit=link"),
+            NonCacheable::NoDepInfo
         );
         assert_eq!(
             reason("--crate-name x --crate-type dylib src/lib.rs"),

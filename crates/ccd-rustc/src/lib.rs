@@ -2,6 +2,7 @@
 //! which invocations can be cached, which files they write, and what their
 //! dep-info says they read. Pure functions over bytes.
 
+pub mod argfile;
 pub mod args;
 pub mod dep_info;
 pub mod non_cacheable;

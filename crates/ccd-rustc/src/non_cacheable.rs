@@ -43,6 +43,9 @@ pub enum NonCacheable {
     NoCrateType,
     /// `-o` with several outputs.
     OutputForSeveral,
+    /// No `--emit=dep-info`: what the crate reads could only be learned by
+    /// adding one, which changes the crate rustc writes.
+    NoDepInfo,
 }
 
 impl NonCacheable {
@@ -57,6 +60,7 @@ impl NonCacheable {
             NonCacheable::CrateType(_) => "rustc: crate type",
             NonCacheable::Incremental => "rustc: -C incremental",
             NonCacheable::LinkArgOnLinkedCrate => "rustc: -C link-arg on a linked crate",
+            NonCacheable::NoDepInfo => "rustc: no --emit=dep-info",
             NonCacheable::Emit(_)
             | NonCacheable::Codegen(_)
             | NonCacheable::SplitDebuginfo
@@ -100,6 +104,7 @@ impl fmt::Display for NonCacheable {
             NonCacheable::NoCrateName => f.write_str("no --crate-name"),
             NonCacheable::NoCrateType => f.write_str("no --crate-type"),
             NonCacheable::OutputForSeveral => f.write_str("-o with several outputs"),
+            NonCacheable::NoDepInfo => f.write_str("no --emit=dep-info"),
         }
     }
 }

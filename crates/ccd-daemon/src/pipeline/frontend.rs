@@ -17,6 +17,7 @@ use ccd_filestate::Digest;
 use super::ask::IdentifyError;
 use super::classify::Classified;
 use super::context::Context;
+use super::expand_args::Syntax;
 use super::miss::Plan;
 use super::request::Req;
 use super::store::Learned;
@@ -39,6 +40,9 @@ pub trait Frontend {
     /// Who the compiler at `req.compiler` is, by content, and the files
     /// that tell when that may have changed.
     fn probe(&self, req: &Req) -> Result<(Stamps, Compiler), IdentifyError>;
+
+    /// How this compiler reads `@file` arguments.
+    fn argument_files(&self, compiler: &Compiler) -> Syntax;
 
     fn classify(&self, req: &Req, compiler: &Compiler) -> Classified<Self::Invocation>;
 

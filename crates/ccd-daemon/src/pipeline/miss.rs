@@ -18,10 +18,10 @@ use crate::daemon::Daemon;
 /// Where the list of what the compile read comes from afterwards.
 pub enum DepSource {
     /// The user's own dependency file (it lists every input: gcc's `-MD`,
-    /// rustc's dep-info).
+    /// rustc's dep-info, which every cached rustc compile emits).
     User(PathBuf),
-    /// A private file the compile writes because ccd asked for it
-    /// (`-MD -MF`, `--emit=dep-info=`).
+    /// A private file the compile writes because ccd asked for it (`-MD
+    /// -MF`).
     Private(PathBuf),
     /// A dependency-only preprocessor run after the compile: `-MMD` omits
     /// system headers, and clang's `-frecord-command-line` would record any

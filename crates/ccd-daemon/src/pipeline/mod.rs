@@ -4,10 +4,10 @@
 //!
 //! 0. [`request_cache`]: a request seen before, byte for byte, whose inputs
 //!    the file watcher vouches for, is served before it is even decoded;
-//! 1. [`expand_args`]: response files expanded; [`strict_paths`]: include
-//!    paths spelled as the build demands;
-//! 2. [`compiler_identity`]: which compiler, by content, probed by the
+//! 1. [`compiler_identity`]: which compiler, by content, probed by the
 //!    family's frontend ([`frontend`]: [`gnu`] for C/C++, [`rustc`]);
+//! 2. [`expand_args`]: `@file` arguments expanded as that compiler reads
+//!    them; [`strict_paths`]: include paths spelled as the build demands;
 //!    [`worktree`]: the checkout root and the arguments in effect when
 //!    paths are remapped;
 //! 3. [`classify`]: cacheable, several sources (split into one compile
@@ -87,27 +87,9 @@ pub fn handle_compile(d: &Daemon, ch: &mut Channel, wire: CompileRequest, req_ke
         });
         return;
     }
-    let mut req = Req::from_wire(wire);
+    let req = Req::from_wire(wire);
     let trace = Trace::start(req.trace_info());
-
-    // 1. Response files, then strict paths on the expanded arguments.
-    match expand_args::expand(d, &req) {
-        Some(e) => {
-            req.args = e.args;
-            req.response_files = e.files;
-        }
-        None => return pass(d, ch, &trace, PassReason::UnreadableResponseFile),
-    }
-    if let Err(message) = strict_paths::check(&req) {
-        let refused = Response::Refused(CompileOutput {
-            exit_code: 1,
-            stdout: ByteBuf::new(),
-            stderr: ByteBuf::from(format!("{message}\n")),
-        });
-        return finish(d, ch, &trace, refused, Outcome::Refused);
-    }
-
-    // 2. The family, by the compiler's name: each has its frontend.
+    // The family, by the compiler's name: each has its frontend.
     match Driver::of(&req.compiler) {
         Driver::Gnu => compile(&gnu::Gnu, d, ch, req, req_key, trace),
         Driver::Rustc => compile(&rustc::Rustc, d, ch, req, req_key, trace),
@@ -123,7 +105,7 @@ fn compile<F: Frontend>(
     req_key: &Digest,
     mut trace: Trace,
 ) {
-    // 2. Compiler identity; worktree root and effective arguments.
+    // 1. Compiler identity.
     let compiler = match compiler_identity::identify(d, &req, f) {
         Ok(c) => c,
         Err(e) => {
@@ -131,6 +113,24 @@ fn compile<F: Frontend>(
             return pass(d, ch, &trace, PassReason::UnknownCompiler);
         }
     };
+
+    // 2. Argument files, read as this compiler reads them; strict paths on
+    // the expanded arguments; worktree root and effective arguments.
+    match expand_args::expand(d, &req, f.argument_files(&compiler)) {
+        Some(e) => {
+            req.args = e.args;
+            req.response_files = e.files;
+        }
+        None => return pass(d, ch, &trace, PassReason::UnreadableResponseFile),
+    }
+    if let Err(message) = strict_paths::check(&req) {
+        let refused = Response::Refused(CompileOutput {
+            exit_code: 1,
+            stdout: ByteBuf::new(),
+            stderr: ByteBuf::from(format!("{message}\n")),
+        });
+        return finish(d, ch, &trace, refused, Outcome::Refused);
+    }
     let remap = worktree::resolve(&req, F::DIALECT);
     if let Some(inject) = remap.active().and_then(|r| r.inject.clone()) {
         req.args.push(inject);

@@ -1,4 +1,5 @@
-//! Response files (`@file`): expanded by the daemon (nested, GNU quoting)
+//! Response files (`@file`): expanded by the daemon as the compiler reads
+//! them (gcc's and clang's rules, nested; rustc's one argument per line)
 //! so the compile is cached under the arguments the compiler sees; an edit
 //! to any response file never reuses a stale hit; the compiler itself still
 //! gets the user's original arguments.
@@ -232,4 +233,62 @@ fn the_compiler_gets_the_original_arguments() {
         assert_ok(&env.bare(cc, &["@args.rsp"]));
         assert_eq!(o, env.read("out dir/a.o"), "{cc}");
     }
+}
+
+/// clang reads a vertical tab as part of an argument where gcc separates
+/// there: `-DX=1<VT>-DY` is one define to clang. ccd once split every
+/// response file gcc's way, so this compile had the key of `-DX=1 -DY`,
+/// and the latter was then served the object made for the former.
+#[test]
+fn a_response_file_is_read_by_the_rules_of_its_compiler() {
+    for cc in COMPILERS {
+        let env = Env::new();
+        env.write(
+            "a.c",
+            "#define S(a) #a\n#define STR(a) S(a)\nconst char *x = STR(X);\n\
+             #ifdef Y\nint y = 1;\n#endif\n",
+        );
+        env.write("args.rsp", "-DX=1\x0b-DY");
+        env.like_bare(cc, &["-c", "a.c", "@args.rsp"], &["a.o"])
+            .miss()
+            .run();
+        // gcc reads the file as these two arguments: the same compile.
+        // clang reads it as one: another compile, never served the first's
+        // object.
+        let two = ["-c", "a.c", "-DX=1", "-DY"];
+        let expect = if cc.starts_with("clang") {
+            Outcome::Miss
+        } else {
+            Outcome::Hit
+        };
+        env.like_bare(cc, &two, &["a.o"]).outcome(expect).run();
+    }
+}
+
+/// rustc takes each line of an argument file as one argument:
+/// `--remap-path-prefix=x=y --out-dir=q` on one line is a prefix map whose
+/// replacement holds a space, not an output directory. Read gcc's way, the
+/// compile had the key of the two arguments, and was served outputs in
+/// `q/` that rustc never writes there.
+#[test]
+fn rustc_argument_files_have_one_argument_per_line() {
+    let env = Env::new();
+    env.write("lib.rs", "pub fn f() -> u32 { 7 }\n");
+    std::fs::create_dir_all(env.path("q")).unwrap();
+    let files = ["libx.rlib", "x.d", "q/libx.rlib", "q/x.d"];
+    let base = [
+        "--crate-name",
+        "x",
+        "--crate-type",
+        "lib",
+        "--emit=link,dep-info",
+        "lib.rs",
+    ];
+    let two = [&base[..], &["--remap-path-prefix=x=y", "--out-dir=q"]].concat();
+    env.like_bare("rustc", &two, &files).miss().run();
+    env.write("args", "--remap-path-prefix=x=y --out-dir=q\n");
+    let with_file = [&base[..], &["@args"]].concat();
+    let c = env.like_bare("rustc", &with_file, &files).miss().run();
+    assert!(c.file("libx.rlib").is_some() && c.file("q/libx.rlib").is_none());
+    env.like_bare("rustc", &with_file, &files).hit().run();
 }

@@ -13,12 +13,14 @@ mod system_includes;
 use std::os::unix::ffi::OsStrExt;
 use std::sync::Arc;
 
+use ccd_cc::response_file::Reader;
 use ccd_cc::{Family, Invocation, NonCacheable, Parsed};
 use ccd_filestate::Digest;
 
 use super::ask::IdentifyError;
 use super::classify::Classified;
 use super::context::Context;
+use super::expand_args::Syntax;
 use super::frontend::Frontend;
 use super::miss::Plan;
 use super::request::Req;
@@ -38,6 +40,13 @@ impl Frontend for Gnu {
 
     fn probe(&self, req: &Req) -> Result<(Stamps, Compiler), IdentifyError> {
         probe::probe(req)
+    }
+
+    fn argument_files(&self, compiler: &Compiler) -> Syntax {
+        match compiler.kind {
+            CompilerKind::Gnu(Family::Clang) => Syntax::Gnu(Reader::Clang),
+            _ => Syntax::Gnu(Reader::Gcc),
+        }
     }
 
     fn classify(&self, req: &Req, compiler: &Compiler) -> Classified<Invocation> {

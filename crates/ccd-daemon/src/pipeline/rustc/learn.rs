@@ -30,22 +30,18 @@ pub struct Captured {
 }
 
 pub fn plan(d: &Daemon, ctx: &Context, inv: &RustInvocation, req: &Req, source: Digest) -> Plan {
-    let mut extra_args: Vec<Vec<u8>> = ctx.root.iter().filter_map(|r| r.inject.clone()).collect();
-    let user = ctx
+    let extra_args: Vec<Vec<u8>> = ctx.root.iter().filter_map(|r| r.inject.clone()).collect();
+    // The invocation emits its dep-info (the parser refuses one that does
+    // not): among the outputs, or apart from them under path remapping.
+    let dep_info = ctx
         .outputs
         .iter()
         .find(|(role, _)| *role == OutputRole::DepInfo)
         .map(|(_, p)| p)
         .or(ctx.user_depfile.as_ref());
-    let deps = match user {
+    let deps = match dep_info {
         Some(p) => DepSource::User(p.clone()),
-        None => {
-            // A private dep-info: an extra --emit does not change the other
-            // outputs.
-            let p = d.temp_path(".d");
-            extra_args.push([&b"--emit=dep-info="[..], p.as_os_str().as_bytes()].concat());
-            DepSource::Private(p)
-        }
+        None => DepSource::SourceOnly,
     };
     // The crates it links against are hashed before it starts: for them,
     // "unchanged during the compile" is decided by content (cargo starts a
@@ -63,9 +59,8 @@ pub fn plan(d: &Daemon, ctx: &Context, inv: &RustInvocation, req: &Req, source: 
 }
 
 pub fn capture(ctx: &Context, plan: &Plan) -> Result<Captured, NotStored> {
-    let path = match &plan.deps {
-        DepSource::User(p) | DepSource::Private(p) => p,
-        DepSource::Pass | DepSource::SourceOnly => return Err(NotStored::NoDependencyFile),
+    let DepSource::User(path) = &plan.deps else {
+        return Err(NotStored::NoDependencyFile);
     };
     let dep_info = std::fs::read(path).map_err(|_| NotStored::NoDependencyFile)?;
     if ctx.root.is_some() && dep_info.contains(&0) {

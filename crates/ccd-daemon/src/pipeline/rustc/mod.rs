@@ -17,6 +17,7 @@ use ccd_rustc::{RustInvocation, RustParsed};
 use super::ask::IdentifyError;
 use super::classify::Classified;
 use super::context::Context;
+use super::expand_args::Syntax;
 use super::frontend::Frontend;
 use super::miss::Plan;
 use super::request::Req;
@@ -36,6 +37,10 @@ impl Frontend for Rustc {
 
     fn probe(&self, req: &Req) -> Result<(Stamps, Compiler), IdentifyError> {
         probe::probe(req)
+    }
+
+    fn argument_files(&self, _compiler: &Compiler) -> Syntax {
+        Syntax::Lines
     }
 
     fn classify(&self, req: &Req, _compiler: &Compiler) -> Classified<RustInvocation> {
