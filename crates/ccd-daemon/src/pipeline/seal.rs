@@ -149,12 +149,9 @@ mod tests {
     use std::fs;
 
     use ccd_depgraph::Verdict;
-    use ccd_protocol::{ByteBuf, CompileOutput};
 
     use super::super::hash_verify::hash_and_verify;
-    use super::super::miss::{DepSource, Plan};
-    use super::super::store::{Learned, store, take_outputs};
-    use super::super::test_support::{gnu_context, req};
+    use super::super::test_support::{compiled, gnu_context, req, work_dir};
     use super::super::{cached_hit, fast_hit, request_cache};
     use super::*;
     use crate::daemon::for_tests;
@@ -165,28 +162,10 @@ mod tests {
     fn a_sealed_result_is_served_until_an_input_changes() {
         let t = tempfile::tempdir().unwrap();
         let d = for_tests(t.path(), true);
-        let work = t.path().join("work");
-        fs::create_dir(&work).unwrap();
-        fs::write(work.join("a.c"), "int a;\n").unwrap();
+        let work = work_dir(t.path(), "work", false);
         let mut r = req(&work, "/usr/bin/gcc", &["-c", "a.c", "-o", "a.o"], &[]);
         let (_, ctx) = gnu_context(&d, &mut r);
-        let source = d.files.digest(&ctx.source).unwrap().digest;
-        let plan = Plan::new(&ctx, source, DepSource::SourceOnly, vec![], vec![], None);
-        fs::write(ctx.output(), b"object").unwrap();
-        let outputs = take_outputs(&d, &ctx, &plan).unwrap();
-        let learned = Learned {
-            inputs: vec![ccd_depgraph::Input {
-                path: ctx.source.as_os_str().as_bytes().to_vec(),
-                digest: source,
-            }],
-            ..Learned::default()
-        };
-        let out = CompileOutput {
-            exit_code: 0,
-            stdout: ByteBuf::new(),
-            stderr: ByteBuf::new(),
-        };
-        let entry = store(&d, &ctx, &out, outputs, learned, 5).unwrap();
+        let entry = compiled(&d, &ctx, b"object", "").unwrap();
 
         let req_key = Digest([1; 32]);
         let trace = r.trace_info();
@@ -221,29 +200,11 @@ mod tests {
     fn nothing_is_sealed_without_the_watcher() {
         let t = tempfile::tempdir().unwrap();
         let d = for_tests(t.path(), false);
-        let work = t.path().join("work");
-        fs::create_dir(&work).unwrap();
-        fs::write(work.join("a.c"), "int a;\n").unwrap();
-        let mut r = req(&work, "/usr/bin/gcc", &["-c", "a.c"], &[]);
+        let work = work_dir(t.path(), "work", false);
+        let mut r = req(&work, "/usr/bin/gcc", &["-c", "a.c", "-o", "a.o"], &[]);
         let (_, ctx) = gnu_context(&d, &mut r);
-        let entry = ManifestEntry {
-            inputs: vec![],
-            probes: vec![],
-            date: None,
-            stderr_for: ccd_depgraph::StderrFor::Any,
-            mtimes: vec![],
-            env: vec![],
-            result: Digest([3; 32]),
-        };
-        let delivery = Delivery {
-            files: vec![],
-            depfile: None,
-            mode: 0o644,
-            stdout: vec![],
-            stderr: vec![],
-            exit_code: 0,
-            compile_ms: 1,
-        };
+        let entry = compiled(&d, &ctx, b"object", "").unwrap();
+        let delivery = cached_hit::prepare(&d, &ctx, &r, &entry.result).unwrap();
         remember(
             &d,
             &ctx,

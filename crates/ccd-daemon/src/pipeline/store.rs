@@ -162,47 +162,19 @@ mod tests {
     use std::fs;
 
     use ccd_depgraph::Verdict;
-    use ccd_protocol::ByteBuf;
 
     use super::super::hash_verify::hash_and_verify;
-    use super::super::miss::{DepSource, Plan};
-    use super::super::test_support::{gnu_context, req};
+    use super::super::request::Req;
+    use super::super::test_support::{compiled, gnu_context, plan, req, work_dir};
     use super::super::{cached_hit, worktree};
     use super::*;
     use crate::daemon::for_tests;
-
-    fn out(stderr: &str) -> CompileOutput {
-        CompileOutput {
-            exit_code: 0,
-            stdout: ByteBuf::new(),
-            stderr: ByteBuf::from(stderr.as_bytes().to_vec()),
-        }
-    }
-
-    /// Stores `work/a.o`, written "by the compiler", as the result of
-    /// `gcc -c a.c -o a.o` read from `a.c`.
-    fn store_a(d: &Daemon, ctx: &Context, stderr: &str) -> Result<ManifestEntry, NotStored> {
-        let source = d.files.digest(&ctx.source).unwrap().digest;
-        let plan = Plan::new(ctx, source, DepSource::SourceOnly, vec![], vec![], None);
-        fs::write(ctx.output(), b"object bytes").unwrap();
-        let outputs = take_outputs(d, ctx, &plan)?;
-        let learned = Learned {
-            inputs: vec![Input {
-                path: ctx.source.as_os_str().as_bytes().to_vec(),
-                digest: source,
-            }],
-            ..Learned::default()
-        };
-        store(d, ctx, &out(stderr), outputs, learned, 5)
-    }
 
     #[test]
     fn a_stored_result_is_verified_and_delivered_until_its_source_changes() {
         let t = tempfile::tempdir().unwrap();
         let d = for_tests(t.path(), false);
-        let work = t.path().join("work");
-        fs::create_dir(&work).unwrap();
-        fs::write(work.join("a.c"), "int a;\n").unwrap();
+        let work = work_dir(t.path(), "work", false);
         let mut r = req(&work, "/usr/bin/gcc", &["-c", "a.c", "-o", "a.o"], &[]);
         let (_, ctx) = gnu_context(&d, &mut r);
         assert!(matches!(
@@ -210,7 +182,7 @@ mod tests {
             Verdict::Cold
         ));
 
-        let entry = store_a(&d, &ctx, "warning: w\n").unwrap();
+        let entry = compiled(&d, &ctx, b"object bytes", "warning: w\n").unwrap();
         let checked = hash_and_verify(&d, &ctx, &r).unwrap();
         let Verdict::Hit { result, .. } = checked.verdict else {
             panic!("{:?}", checked.verdict)
@@ -236,43 +208,40 @@ mod tests {
     fn a_compile_that_wrote_no_output_is_not_stored() {
         let t = tempfile::tempdir().unwrap();
         let d = for_tests(t.path(), false);
-        let work = t.path().join("work");
-        fs::create_dir(&work).unwrap();
-        fs::write(work.join("a.c"), "int a;\n").unwrap();
+        let work = work_dir(t.path(), "work", false);
         fs::write(work.join("a.o"), "old object").unwrap();
         let mut r = req(&work, "/usr/bin/gcc", &["-c", "a.c"], &[]);
         let (_, ctx) = gnu_context(&d, &mut r);
-        let source = d.files.digest(&ctx.source).unwrap().digest;
         // The output existed before the plan and nothing wrote it since.
-        let plan = Plan::new(&ctx, source, DepSource::SourceOnly, vec![], vec![], None);
+        let plan = plan(&d, &ctx);
         assert_eq!(
             take_outputs(&d, &ctx, &plan).unwrap_err(),
             NotStored::NoOutput
         );
     }
 
+    /// A miss of `gcc -c a.c -o a.o` in the checkout `name`, with sharing on.
+    fn shared(
+        d: &Daemon,
+        root: &std::path::Path,
+        name: &str,
+    ) -> (std::path::PathBuf, Req, Context) {
+        let co = work_dir(root, name, true);
+        let remap = [("CCD_PATH_REMAP", "auto")];
+        let mut r = req(&co, "/usr/bin/gcc", &["-c", "a.c", "-o", "a.o"], &remap);
+        let (_, ctx) = gnu_context(d, &mut r);
+        (co, r, ctx)
+    }
+
     #[test]
     fn a_shared_result_names_the_checkout_it_is_replayed_in() {
         let t = tempfile::tempdir().unwrap();
         let d = for_tests(t.path(), false);
-        let mut ctxs = Vec::new();
-        for name in ["one", "two"] {
-            let co = t.path().join(name);
-            fs::create_dir_all(co.join(".git")).unwrap();
-            fs::write(co.join("a.c"), "int a;\n").unwrap();
-            let mut r = req(
-                &co,
-                "/usr/bin/gcc",
-                &["-c", "a.c", "-o", "a.o"],
-                &[("CCD_PATH_REMAP", "auto")],
-            );
-            let (_, ctx) = gnu_context(&d, &mut r);
-            ctxs.push((co, r, ctx));
-        }
-        let [(one, _, ctx1), (two, r2, ctx2)] = <[_; 2]>::try_from(ctxs).ok().unwrap();
+        let (one, _, ctx1) = shared(&d, t.path(), "one");
+        let (two, r2, ctx2) = shared(&d, t.path(), "two");
         assert_eq!(ctx1.key, ctx2.key, "two checkouts share one context");
         let warning = format!("{}/inc/h.h:1: warning: w\n", one.display());
-        store_a(&d, &ctx1, &warning).unwrap();
+        compiled(&d, &ctx1, b"object", &warning).unwrap();
 
         let checked = hash_and_verify(&d, &ctx2, &r2).unwrap();
         let Verdict::Hit { result, .. } = checked.verdict else {
@@ -290,21 +259,10 @@ mod tests {
     fn an_output_that_names_the_checkout_is_not_shared() {
         let t = tempfile::tempdir().unwrap();
         let d = for_tests(t.path(), false);
-        let co = t.path().join("co");
-        fs::create_dir_all(co.join(".git")).unwrap();
-        fs::write(co.join("a.c"), "int a;\n").unwrap();
-        let mut r = req(
-            &co,
-            "/usr/bin/gcc",
-            &["-c", "a.c", "-o", "a.o"],
-            &[("CCD_PATH_REMAP", "auto")],
-        );
-        let (_, ctx) = gnu_context(&d, &mut r);
-        let source = d.files.digest(&ctx.source).unwrap().digest;
-        let plan = Plan::new(&ctx, source, DepSource::SourceOnly, vec![], vec![], None);
-        fs::write(ctx.output(), format!("built in {}", co.display())).unwrap();
+        let (co, _, ctx) = shared(&d, t.path(), "co");
+        let named = format!("built in {}", co.display());
         assert_eq!(
-            take_outputs(&d, &ctx, &plan).unwrap_err(),
+            compiled(&d, &ctx, named.as_bytes(), "").unwrap_err(),
             NotStored::OutputNamesCheckout
         );
     }

@@ -4,14 +4,21 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use ccd_depgraph::{Input, ManifestEntry};
 use ccd_filestate::{Digest, stat};
-use ccd_protocol::{ByteBuf, CompileRequest, PROTOCOL_VERSION};
+use ccd_protocol::{ByteBuf, CompileOutput, CompileRequest, PROTOCOL_VERSION};
 
 use super::context::Context;
+use super::miss::{DepSource, Plan};
 use super::request::Req;
+use super::store::{Learned, store, take_outputs};
 use super::worktree::{self, Dialect};
 use crate::compiler::{Compiler, CompilerKind};
 use crate::daemon::Daemon;
+use crate::outcome::NotStored;
 
 /// `compiler args...` in `cwd`, with `env`.
 pub fn req(cwd: &Path, compiler: &str, args: &[&str], env: &[(&str, &str)]) -> Req {
@@ -55,4 +62,51 @@ pub fn gnu_context(d: &Daemon, req: &mut Req) -> (ccd_cc::Invocation, Context) {
     };
     let ctx = super::gnu::context_for_tests(gcc(d), &inv, req, &remap);
     (*inv, ctx)
+}
+
+/// A directory `name` under `root` holding the source `a.c` (and `.git`,
+/// a checkout's mark, when `checkout`).
+pub fn work_dir(root: &Path, name: &str, checkout: bool) -> PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(if checkout {
+        dir.join(".git")
+    } else {
+        dir.clone()
+    })
+    .unwrap();
+    std::fs::write(dir.join("a.c"), "int a;\n").unwrap();
+    dir
+}
+
+/// The plan of a miss whose only input is its source (as far as the
+/// tests are concerned).
+pub fn plan(d: &Daemon, ctx: &Context) -> Plan {
+    let source = d.files.digest(&ctx.source).unwrap().digest;
+    Plan::new(ctx, source, DepSource::SourceOnly, vec![], vec![], None)
+}
+
+/// A miss of `ctx`: the compiler writes `object` and prints `stderr`;
+/// the result is stored, made from the source alone.
+pub fn compiled(
+    d: &Daemon,
+    ctx: &Context,
+    object: &[u8],
+    stderr: &str,
+) -> Result<ManifestEntry, NotStored> {
+    let plan = plan(d, ctx);
+    std::fs::write(ctx.output(), object).unwrap();
+    let outputs = take_outputs(d, ctx, &plan)?;
+    let learned = Learned {
+        inputs: vec![Input {
+            path: ctx.source.as_os_str().as_bytes().to_vec(),
+            digest: plan.source_digest,
+        }],
+        ..Learned::default()
+    };
+    let out = CompileOutput {
+        exit_code: 0,
+        stdout: ByteBuf::new(),
+        stderr: ByteBuf::from(stderr.as_bytes().to_vec()),
+    };
+    store(d, ctx, &out, outputs, learned, 5)
 }
