@@ -6,8 +6,10 @@
 //! slow, the wrapper runs the real compiler itself. It never writes anything
 //! of its own to stdout or stderr, which belong to the compiler.
 
+pub mod backoff;
 mod compiler_path;
 pub mod daemon_link;
+mod daemon_process;
 mod env_filter;
 mod run;
 mod split;
@@ -54,13 +56,13 @@ pub fn run_wrapper(inv: Invocation) -> ! {
     let Ok(cwd) = std::env::current_dir() else {
         run::exec(&compiler, &args);
     };
-    let Some(mut conn) = daemon_link::connect(true) else {
+    let req = compile_request(&cwd, &compiler.path, &args);
+    let Some((mut conn, answer)) = daemon_link::send(&req, true) else {
         run::exec(&compiler, &args);
     };
-    let req = compile_request(&cwd, &compiler.path, &args);
-    match conn.exchange(&req) {
-        Some(Response::Hit(out)) | Some(Response::Refused(out)) => run::finish(&out),
-        Some(Response::Run { extra_args }) => {
+    match answer {
+        Response::Hit(out) | Response::Refused(out) => run::finish(&out),
+        Response::Run { extra_args } => {
             let (out, echo) =
                 run::capture_for_cache(&compiler, &args, &extra_args, run::Echo::Live);
             // The daemon stores the result; whatever it says, the build gets
@@ -71,7 +73,7 @@ pub fn run_wrapper(inv: Invocation) -> ! {
                 run::Echo::Later => run::finish(&out),
             }
         }
-        Some(Response::Split { jobs }) => {
+        Response::Split { jobs } => {
             let jobs: Vec<Vec<OsString>> = jobs
                 .into_iter()
                 .map(|j| {

@@ -57,12 +57,13 @@ pub fn run_jobs(cwd: &Path, compiler: &Compiler, jobs: Vec<Vec<OsString>>) -> Co
 
 /// One source: through the daemon when it answers, else the compiler alone.
 fn one(cwd: &Path, compiler: &Compiler, args: &[OsString]) -> CompileOutput {
-    let Some(mut conn) = daemon_link::connect(true) else {
+    let req = compile_request(cwd, &compiler.path, args);
+    let Some((mut conn, answer)) = daemon_link::send(&req, true) else {
         return run::capture(compiler, args, &[], run::Echo::Later);
     };
-    match conn.exchange(&compile_request(cwd, &compiler.path, args)) {
-        Some(Response::Hit(out)) | Some(Response::Refused(out)) => out,
-        Some(Response::Run { extra_args }) => {
+    match answer {
+        Response::Hit(out) | Response::Refused(out) => out,
+        Response::Run { extra_args } => {
             // Several compiles at once: their output is combined at the end.
             let (out, _) = run::capture_for_cache(compiler, args, &extra_args, run::Echo::Later);
             let _ = conn.exchange(&Request::CompileFinished(out.clone()));

@@ -1,25 +1,34 @@
 //! One connection: read a request, hand it to the pipeline (compiles) or
 //! to [`crate::admin`] (everything else).
 
-use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ccd_filestate::Digest;
 use ccd_protocol::{FrameError, Request, Response, decode};
 
+use crate::acker::Conn;
 use crate::channel::Channel;
 use crate::daemon::Daemon;
-use crate::{admin, pipeline};
+use crate::{admin, lifecycle, pipeline};
 
 /// A client that connects and says nothing must not hold a thread forever.
 const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub fn serve(d: &Daemon, stream: UnixStream) {
+pub fn serve(d: &Daemon, conn: Arc<Conn>) {
     let accepted = std::time::Instant::now();
-    let mut ch = Channel::new(stream);
-    let Ok(body) = ch.recv_bytes(Some(FIRST_REQUEST_TIMEOUT)) else {
+    let mut ch = Channel::new(conn);
+    let Some((hello, body)) = ch.recv_opening(FIRST_REQUEST_TIMEOUT) else {
         return;
     };
+    // Which executable the client runs: another one's daemon takes over.
+    if d.exe.is_none_or(|exe| exe != hello.exe) {
+        tracing::info!(client = ?hello.exe, daemon = ?d.exe, "a client of another executable");
+        lifecycle::retire(d);
+        let _ = ch.send_word(ccd_protocol::REPLACED);
+        return;
+    }
+    ch.prefix_next(ccd_protocol::SAME);
     // The request-level cache works on the bytes as they came: a request
     // seen before needs no decoding at all.
     let req_key = Digest(*blake3::hash(&body).as_bytes());

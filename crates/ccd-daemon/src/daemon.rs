@@ -3,20 +3,22 @@
 //! bookkeeping (statistics, sessions, compiles in flight).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use ccd_depgraph::Manifest;
 use ccd_filestate::{Digest, FileState, Journal};
-use ccd_protocol::{Location, StatusReport};
+use ccd_protocol::{ExeId, Location, StatusReport};
 use ccd_store::{Kind, Store};
 
 use crate::claims::OutputClaims;
+use crate::config::DaemonConfig;
 use crate::lock::lock;
 use crate::memo::Memo;
 use crate::pending::PendingStores;
 use crate::sessions::Sessions;
+use crate::settings::Settings;
 use crate::spares::Spares;
 use crate::stats::Stats;
 
@@ -36,13 +38,18 @@ pub struct Daemon {
     /// Spare copies of large outputs, moved into place by hits.
     pub spares: Spares,
     pub started: Instant,
-    /// Size limit of the cache in bytes.
-    pub max_size: u64,
+    /// The settings in effect (read again when a config file changes).
+    pub settings: Settings,
     /// Results and manifests that served hits since the last maintenance
     /// tick: their last use orders eviction.
     used: Mutex<Vec<(Kind, Digest)>>,
     /// Requests being served now; the idle timer waits for zero.
     pub active: AtomicUsize,
+    /// The executable this daemon runs (clients of another one replace it).
+    pub exe: Option<ExeId>,
+    /// Replaced: the socket and lock are given up, the process exits once
+    /// idle.
+    pub retiring: AtomicBool,
     /// Milliseconds since `started` at the end of the last request.
     pub last_active_ms: AtomicU64,
     counter: AtomicU64,
@@ -53,23 +60,26 @@ impl Daemon {
         location: Location,
         store: Store,
         journal: Option<Journal>,
-        max_size: u64,
+        config: DaemonConfig,
     ) -> Daemon {
+        let max_size = config.max_size.value;
         Daemon {
-            max_size,
+            settings: Settings::new(&location.cache_dir, config),
             used: Mutex::new(Vec::new()),
             journal,
-            spares: Spares::open(location.cache_dir.join("spares"), max_size),
+            spares: Spares::open(&location.cache_dir.join("spares"), max_size),
+            stats: Stats::open(&location.cache_dir),
             location,
             store,
             files: FileState::new(),
             memo: Memo::default(),
-            stats: Stats::default(),
             sessions: Sessions::default(),
             pending: PendingStores::default(),
             claims: OutputClaims::default(),
             started: Instant::now(),
             active: AtomicUsize::new(0),
+            exe: ExeId::of_self(),
+            retiring: AtomicBool::new(false),
             last_active_ms: AtomicU64::new(0),
             counter: AtomicU64::new(0),
         }
@@ -129,23 +139,27 @@ impl Daemon {
 
     pub fn status(&self) -> StatusReport {
         let usage = self.store.usage();
-        let s = &self.stats;
+        let c = self.stats.counts();
+        let (settings, config_warnings) = self.settings.describe();
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let listed = |m: &std::collections::BTreeMap<String, u64>| {
+            m.iter().map(|(k, v)| (k.clone(), *v)).collect()
+        };
         StatusReport {
             pid: std::process::id(),
             cache_dir: self.location.cache_dir.display().to_string(),
             uptime_secs: self.started.elapsed().as_secs(),
-            hits: get(&s.hits),
-            misses: get(&s.misses),
-            non_cacheable: s.non_cacheable_total(),
-            non_cacheable_reasons: s.non_cacheable_reasons(),
-            errors: get(&s.errors),
-            internal_errors: get(&s.internal_errors),
-            not_stored_reasons: s.not_stored_reasons(),
-            time_saved_ms: get(&s.saved_ms),
+            hits: c.hits,
+            misses: c.misses,
+            non_cacheable: c.non_cacheable_total(),
+            non_cacheable_reasons: listed(&c.non_cacheable),
+            errors: c.errors,
+            internal_errors: c.internal_errors,
+            not_stored_reasons: listed(&c.not_stored),
+            time_saved_ms: c.saved_ms,
             entries: usage.entries,
             size_bytes: usage.size_bytes,
-            max_size_bytes: self.max_size,
+            max_size_bytes: self.settings.max_size(),
             record_bytes_raw: usage.records_raw_bytes,
             record_bytes_stored: usage.records_stored_bytes,
             rss_bytes: resident_bytes(),
@@ -156,6 +170,8 @@ impl Daemon {
             spares_copied: get(&self.spares.counts.copied),
             spares_reused_unread: get(&self.spares.counts.reused_unread),
             spares_reused_hashed: get(&self.spares.counts.reused_hashed),
+            settings,
+            config_warnings,
         }
     }
 
@@ -166,8 +182,10 @@ impl Daemon {
         used.push((Kind::Manifest, *context));
     }
 
-    /// Periodic housekeeping: record last uses, evict if over the limit.
+    /// Periodic housekeeping: store the statistics, record last uses,
+    /// evict if over the limit.
     pub fn maintain(&self) {
+        self.stats.flush();
         let mut used = std::mem::take(&mut *lock(&self.used));
         // A hot loop serves one result many times per tick: touch it once.
         used.sort_unstable();
@@ -175,8 +193,9 @@ impl Daemon {
         if !used.is_empty() {
             self.store.touch_used(&used);
         }
-        if self.store.usage().size_bytes > self.max_size {
-            let r = self.store.evict(self.max_size);
+        let max_size = self.settings.max_size();
+        if self.store.usage().size_bytes > max_size {
+            let r = self.store.evict(max_size);
             lock(&self.memo.manifests).clear();
             // An evicted result is a miss, also for the fast paths.
             if !r.removed.is_empty() {
@@ -223,5 +242,5 @@ pub fn for_tests(dir: &std::path::Path, watch: bool) -> Daemon {
     let _ = std::fs::create_dir_all(&location.socket_dir);
     let store = Store::open(&location.cache_dir).unwrap();
     let journal = watch.then(|| Journal::new().unwrap());
-    Daemon::new(location, store, journal, 1 << 30)
+    Daemon::new(location, store, journal, DaemonConfig::defaults())
 }

@@ -13,6 +13,7 @@
 //!   `pending`: stores finished after the client was answered; `spares`:
 //!   spare copies of large outputs.
 
+mod acker;
 mod admin;
 mod channel;
 mod claims;
@@ -29,6 +30,7 @@ mod pending;
 mod pipeline;
 mod server;
 mod sessions;
+mod settings;
 mod spares;
 mod stats;
 mod trace;

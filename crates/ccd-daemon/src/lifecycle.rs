@@ -33,9 +33,20 @@ pub fn release(d: &Daemon) {
     }
 }
 
+/// A client of another executable asked: this daemon gives up the socket
+/// and the lock at once (a daemon of that executable takes over), finishes
+/// the requests and stores in hand, and exits (see `server::idle_watch`).
+pub fn retire(d: &Daemon) {
+    if !d.retiring.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        tracing::info!("a client of another executable: making way for its daemon");
+        release(d);
+    }
+}
+
 /// Stops the process, releasing the socket and the lock first.
 pub fn exit_now(d: &Daemon) -> ! {
     tracing::info!("daemon exiting");
+    d.stats.flush();
     release(d);
     std::process::exit(0)
 }

@@ -40,7 +40,7 @@ const MAX_DELIVERED: usize = 256;
 pub struct Spares {
     pub counts: Counts,
     dir: PathBuf,
-    max_bytes: u64,
+    max_bytes: AtomicU64,
     inner: Mutex<Inner>,
 }
 
@@ -51,6 +51,11 @@ pub struct Counts {
     pub copied: AtomicU64,
     pub reused_unread: AtomicU64,
     pub reused_hashed: AtomicU64,
+}
+
+/// Spares take at most an eighth of the cache's size limit.
+fn spare_limit(cache_limit: u64) -> u64 {
+    MAX_TOTAL_BYTES.min(cache_limit / 8)
 }
 
 fn count(c: &AtomicU64) {
@@ -119,16 +124,36 @@ struct Spare {
 }
 
 impl Spares {
-    /// Spares live in `dir`, which is emptied (they are not watched across
-    /// daemon restarts).
-    pub fn open(dir: PathBuf, cache_limit: u64) -> Spares {
+    /// Spares live in a directory that is emptied first (they are not
+    /// watched across daemon restarts).
+    ///
+    /// Each daemon has a directory of its own under `parent`, named by its
+    /// pid: a daemon on its way out (replaced by one of another executable)
+    /// may still be using its spares while the next one starts. Those of
+    /// daemons that are gone are removed.
+    pub fn open(parent: &Path, cache_limit: u64) -> Spares {
+        for e in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+            let pid = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok());
+            let alive = pid.is_some_and(ccd_protocol::process::alive);
+            if !alive {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        let dir = parent.join(std::process::id().to_string());
         let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::DirBuilder::new().mode(0o700).create(parent);
         Spares {
             counts: Counts::default(),
             dir,
-            max_bytes: MAX_TOTAL_BYTES.min(cache_limit / 8),
+            max_bytes: AtomicU64::new(spare_limit(cache_limit)),
             inner: Mutex::new(Inner::default()),
         }
+    }
+
+    /// The cache's size limit changed.
+    pub fn set_cache_limit(&self, cache_limit: u64) {
+        self.max_bytes
+            .store(spare_limit(cache_limit), Ordering::Relaxed);
     }
 
     /// Moves a ready spare of `blob` to `dest`, with a fresh mtime.
@@ -368,7 +393,7 @@ impl Spares {
     /// Makes `spare` the ready spare of `key`, within the size budget.
     fn keep(&self, j: &Journal, key: (Digest, u32), spare: Spare) {
         let mut g = self.lock();
-        if g.total_bytes + spare.size > self.max_bytes {
+        if g.total_bytes + spare.size > self.max_bytes.load(Ordering::Relaxed) {
             drop(g);
             j.unwatch_file(spare.path.as_os_str().as_bytes());
             let _ = std::fs::remove_file(&spare.path);
@@ -407,7 +432,9 @@ impl Spares {
             let key = (blob, mode);
             {
                 let g = self.lock();
-                if g.ready.contains_key(&key) || g.total_bytes + size > self.max_bytes {
+                if g.ready.contains_key(&key)
+                    || g.total_bytes + size > self.max_bytes.load(Ordering::Relaxed)
+                {
                     continue;
                 }
             }

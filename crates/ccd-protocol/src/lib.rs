@@ -5,10 +5,13 @@
 
 pub mod driver;
 pub mod frame;
+pub mod hello;
 pub mod location;
 pub mod message;
+pub mod process;
 
 pub use driver::Driver;
 pub use frame::{FrameError, MAX_FRAME_LEN, decode, read_frame, read_frame_bytes, write_frame};
-pub use location::{Location, LocationError, peer_uid};
+pub use hello::{ACK, ExeId, HELLO_LEN, Hello, REPLACED, SAME};
+pub use location::{Location, LocationError, peer_cred, peer_uid};
 pub use message::*;

@@ -24,6 +24,15 @@ pub enum LocationError {
 }
 
 impl Location {
+    /// A file beside the socket, for the client's notes on this cache's
+    /// daemon: `<socket>.<suffix>`.
+    pub fn beside_socket(&self, suffix: &str) -> PathBuf {
+        let mut p = self.socket.clone().into_os_string();
+        p.push(".");
+        p.push(suffix);
+        PathBuf::from(p)
+    }
+
     /// Resolves the location from the process environment.
     pub fn from_env() -> Result<Location, LocationError> {
         let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
@@ -89,6 +98,12 @@ fn absolute_lexical(p: &Path) -> Result<PathBuf, LocationError> {
 /// sides check it: the daemon serves only its own user, and the wrapper
 /// talks only to its own user's daemon.
 pub fn peer_uid(stream: &std::os::unix::net::UnixStream) -> Option<u32> {
+    peer_cred(stream).map(|(uid, _)| uid)
+}
+
+/// The uid and pid of the process at the other end of a Unix socket (for
+/// a client: the daemon that bound the socket).
+pub fn peer_cred(stream: &std::os::unix::net::UnixStream) -> Option<(u32, i32)> {
     use std::os::fd::AsRawFd;
     let mut cred = libc::ucred {
         pid: 0,
@@ -106,7 +121,7 @@ pub fn peer_uid(stream: &std::os::unix::net::UnixStream) -> Option<u32> {
             &mut len,
         )
     };
-    (rc == 0).then_some(cred.uid)
+    (rc == 0).then_some((cred.uid, cred.pid))
 }
 
 /// Stable 64-bit FNV-1a; only names the socket, so it needs to be stable

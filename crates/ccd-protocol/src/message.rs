@@ -1,6 +1,8 @@
 //! Messages exchanged over the daemon socket.
 //!
-//! A compile is one connection: the client sends `Request::Compile`; the
+//! Every connection starts with a hello and an acknowledgement
+//! ([`crate::hello`]). A compile is one connection: the client sends
+//! `Request::Compile`; the
 //! daemon answers `Hit` (outputs already in place), `Passthrough` (run the
 //! compiler unchanged, nothing to report), or `Run` (run it with these extra
 //! arguments, then send `Request::CompileFinished` on the same connection and
@@ -11,9 +13,12 @@
 use serde::{Deserialize, Serialize};
 pub use serde_bytes::ByteBuf;
 
-/// Bumped whenever a message changes shape; a daemon answers a client of
-/// another version with an error, and the client then compiles on its own.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// Bumped whenever a message changes shape. Client and daemon of one
+/// executable always agree; a client of another executable never reaches
+/// the frames of a daemon (see [`crate::hello`]). A daemon still answers a
+/// compile request of another version with an error (the client then
+/// compiles on its own).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Request {
@@ -140,6 +145,10 @@ pub struct StatusReport {
     pub spares_copied: u64,
     pub spares_reused_unread: u64,
     pub spares_reused_hashed: u64,
+    /// The settings in effect: name, value, where it came from.
+    pub settings: Vec<(String, String, String)>,
+    /// What was wrong in the configuration the daemon read.
+    pub config_warnings: Vec<String>,
 }
 
 /// Statistics of one build session.

@@ -23,8 +23,10 @@ const KIND_COMPILER: u8 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    /// (Not a `source`: the message holds the cause once, and anyhow's
+    /// chain would print it twice.)
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: io::Error },
     #[error("cache directory {0} belongs to another user; refusing to use it")]
     ForeignOwner(PathBuf),
     #[error("cache directory {0} is a symlink or not a directory")]
@@ -38,7 +40,7 @@ impl StoreError {
     /// are told apart in the statistics).
     pub fn kind(&self) -> io::ErrorKind {
         match self {
-            StoreError::Io { source, .. } => source.kind(),
+            StoreError::Io { error, .. } => error.kind(),
             StoreError::ForeignOwner(_) | StoreError::NotADirectory(_) => {
                 io::ErrorKind::PermissionDenied
             }

@@ -40,6 +40,12 @@ enum Command {
     ZeroStats,
     /// Show the effective settings and where each comes from.
     Config,
+    /// Why ccd is or is not helping: daemon, start failures, settings,
+    /// file watcher, free space, recent problems.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
     /// Start a build session and print its id (export it as CCD_SESSION_ID).
     SessionStart {
         /// Append one JSON line per compile of the session to this file.
@@ -79,6 +85,7 @@ const WORDS: &[&str] = &[
     "session-stats",
     "session-end",
     "analyze",
+    "doctor",
     "zero",
     "daemon",
     "help",
@@ -115,6 +122,7 @@ fn run(cmd: Command) -> anyhow::Result<i32> {
             };
         }
         Command::Config => print!("{}", config_text()?),
+        Command::Doctor { json } => print!("{}", crate::doctor::run(json)?),
         Command::SessionStart { journal } => {
             let journal = journal
                 .map(|j| std::path::absolute(&j))
@@ -137,10 +145,10 @@ fn run(cmd: Command) -> anyhow::Result<i32> {
             let s = status(true)?;
             println!("ccd daemon running (pid {}) for {}", s.pid, s.cache_dir);
         }
-        Command::Stop => match daemon_link::connect(false) {
+        Command::Stop => match daemon_link::send(&Request::Shutdown, false) {
             None => println!("ccd daemon not running"),
-            Some(mut c) => {
-                expect_ok(c.exchange(&Request::Shutdown))?;
+            Some((_, answer)) => {
+                expect_ok(Some(answer))?;
                 println!("ccd daemon stopped");
             }
         },
@@ -215,26 +223,59 @@ fn print_session(r: Option<Response>, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The settings in effect: those of the running daemon when one runs (it
+/// reads config files again when they change), else those a daemon would
+/// start with now.
 fn config_text() -> anyhow::Result<String> {
     use std::fmt::Write;
     let loc = ccd_protocol::Location::from_env()?;
-    let c = ccd_daemon::DaemonConfig::load(&loc.cache_dir);
-    let mut o = String::new();
-    let _ = writeln!(o, "setting        value        from");
     let dir_source = if std::env::var_os("CCD_DIR").is_some() {
         "environment CCD_DIR"
     } else {
         "default"
     };
-    let _ = writeln!(
-        o,
-        "{:<14} {:<12} {}",
-        "dir",
-        loc.cache_dir.display(),
-        dir_source
+    let mut rows = vec![(
+        "dir".to_string(),
+        loc.cache_dir.display().to_string(),
+        dir_source.to_string(),
+    )];
+    let mut o = String::new();
+    let (settings, warnings) = match daemon_link::send(&Request::Status, false) {
+        Some((_, Response::Status(s))) => {
+            let _ = writeln!(o, "in effect in the running daemon (pid {}):\n", s.pid);
+            (s.settings, s.config_warnings)
+        }
+        _ => {
+            let c = ccd_daemon::DaemonConfig::load(&loc.cache_dir);
+            let _ = writeln!(o, "no daemon runs; one started now would use:\n");
+            let rows = c
+                .describe()
+                .into_iter()
+                .map(|(k, v, s)| (k.to_string(), v, s))
+                .collect();
+            (rows, c.warnings)
+        }
+    };
+    rows.extend(settings);
+    let header = (
+        "setting".to_string(),
+        "value".to_string(),
+        "from".to_string(),
     );
-    for (name, value, source) in c.describe() {
-        let _ = writeln!(o, "{name:<14} {value:<12} {source}");
+    let w0 = rows
+        .iter()
+        .chain([&header])
+        .map(|r| r.0.len())
+        .max()
+        .unwrap_or(0);
+    let w1 = rows
+        .iter()
+        .chain([&header])
+        .map(|r| r.1.len())
+        .max()
+        .unwrap_or(0);
+    for (name, value, source) in std::iter::once(&header).chain(&rows) {
+        let _ = writeln!(o, "{name:<w0$}  {value:<w1$}  {source}");
     }
     let _ = writeln!(
         o,
@@ -244,15 +285,15 @@ fn config_text() -> anyhow::Result<String> {
         let state = if f.exists() { "" } else { " (absent)" };
         let _ = writeln!(o, "  {}{state}", f.display());
     }
-    for w in &c.warnings {
+    for w in &warnings {
         let _ = writeln!(o, "warning: {w}");
     }
     Ok(o)
 }
 
 fn request(req: Request) -> anyhow::Result<Option<Response>> {
-    let mut c = daemon_link::connect(true).ok_or_else(unreachable)?;
-    Ok(c.exchange(&req))
+    let (_, answer) = daemon_link::send(&req, true).ok_or_else(unreachable)?;
+    Ok(Some(answer))
 }
 
 /// Why the daemon cannot be reached, as precisely as the directories tell.
@@ -294,10 +335,9 @@ fn unreachable() -> anyhow::Error {
 }
 
 fn status(start: bool) -> anyhow::Result<StatusReport> {
-    let mut c = daemon_link::connect(start).ok_or_else(unreachable)?;
-    match c.exchange(&Request::Status) {
-        Some(Response::Status(s)) => Ok(*s),
-        other => bail!("unexpected answer from the daemon: {other:?}"),
+    match daemon_link::send(&Request::Status, start).ok_or_else(unreachable)? {
+        (_, Response::Status(s)) => Ok(*s),
+        (_, other) => bail!("unexpected answer from the daemon: {other:?}"),
     }
 }
 
@@ -342,6 +382,13 @@ fn status_json(s: &StatusReport) -> String {
         "spares_copied": s.spares_copied,
         "spares_reused_unread": s.spares_reused_unread,
         "spares_reused_hashed": s.spares_reused_hashed,
+        "settings": serde_json::Value::Object(
+            s.settings
+                .iter()
+                .map(|(k, v, from)| (k.clone(), serde_json::json!({ "value": v, "from": from })))
+                .collect(),
+        ),
+        "config_warnings": s.config_warnings,
     })
     .to_string()
 }
@@ -423,5 +470,14 @@ fn status_text(s: &StatusReport) -> String {
         ccd_daemon::config::format_size(s.max_size_bytes),
         100.0 * s.size_bytes as f64 / s.max_size_bytes.max(1) as f64
     );
+    let settings: Vec<String> = s
+        .settings
+        .iter()
+        .map(|(k, v, from)| format!("{k} {v} ({from})"))
+        .collect();
+    let _ = writeln!(o, "settings              {}", settings.join(", "));
+    for w in &s.config_warnings {
+        let _ = writeln!(o, "configuration warning {w}");
+    }
     o
 }

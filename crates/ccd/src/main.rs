@@ -12,6 +12,7 @@
 
 mod admin;
 mod analyze;
+mod doctor;
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;

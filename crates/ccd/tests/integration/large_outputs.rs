@@ -36,9 +36,15 @@ fn setup() -> (Env, Vec<u8>) {
     (env, object)
 }
 
+/// Where the daemon keeps its spares: a directory of its own (a daemon on
+/// its way out may still use its spares while the next one starts).
+fn spares_dir(env: &Env) -> PathBuf {
+    env.cache.join("spares").join(env.daemon_pid().to_string())
+}
+
 /// The spare the daemon made (waits for it: it is made after the answer).
 fn wait_for_spare(env: &Env) -> PathBuf {
-    let dir = env.cache.join("spares");
+    let dir = spares_dir(env);
     let start = Instant::now();
     loop {
         if let Some(p) = std::fs::read_dir(&dir)
@@ -145,7 +151,7 @@ fn the_replaced_output_is_deleted_after_the_answer() {
         env.read("kept.o") == object,
         "the user's own name is intact"
     );
-    let left: Vec<_> = std::fs::read_dir(env.cache.join("spares"))
+    let left: Vec<_> = std::fs::read_dir(spares_dir(&env))
         .unwrap()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with("aside"))
@@ -423,7 +429,7 @@ fn without_the_watcher_hits_copy() {
         );
     }
     std::thread::sleep(Duration::from_millis(200));
-    let spares = std::fs::read_dir(env.cache.join("spares"))
+    let spares = std::fs::read_dir(spares_dir(&env))
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(spares, 0, "no spares without the watcher");

@@ -25,6 +25,7 @@ mod config;
 mod configure_script;
 mod core_hits;
 mod crash_safety;
+mod daemon_health;
 mod daemon_unavailable;
 mod diagnostics;
 mod directories;

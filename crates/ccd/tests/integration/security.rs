@@ -383,13 +383,30 @@ impl std::fmt::Display for Reply {
     }
 }
 
-/// Sends `bytes` on a new connection (then shuts the sending side unless
-/// `keep_open`), and reads the daemon's reply: a frame or the end of the
-/// stream, within `limit`.
+/// The hello of a client of the daemon's own executable (what `ccd`
+/// sends first on every connection).
+fn hello() -> Vec<u8> {
+    let exe = ccd_protocol::ExeId::of(&std::fs::metadata(crate::harness::CCD).unwrap());
+    ccd_protocol::Hello { exe }.encode().to_vec()
+}
+
+/// Sends a hello and `bytes` on a new connection (then shuts the sending
+/// side unless `keep_open`), and reads the daemon's reply: a frame or the
+/// end of the stream, within `limit`.
 fn send_raw(sock: &Path, bytes: &[u8], keep_open: bool, limit: Duration) -> (Reply, UnixStream) {
+    send_raw_after(sock, &hello(), bytes, keep_open, limit)
+}
+
+fn send_raw_after(
+    sock: &Path,
+    first: &[u8],
+    bytes: &[u8],
+    keep_open: bool,
+    limit: Duration,
+) -> (Reply, UnixStream) {
     let mut s = UnixStream::connect(sock).unwrap();
     // The daemon may close before reading everything: writes may fail.
-    let _ = s.write_all(bytes);
+    let _ = s.write_all(&[first, bytes].concat());
     if !keep_open {
         let _ = s.shutdown(std::net::Shutdown::Write);
     }
@@ -399,6 +416,27 @@ fn send_raw(sock: &Path, bytes: &[u8], keep_open: bool, limit: Duration) -> (Rep
 }
 
 fn read_reply(s: &mut UnixStream, limit: Duration) -> Reply {
+    // An answer comes after an acknowledgement (sent with it, or on its
+    // own if the answer takes a while), and the daemon's word on the
+    // client's executable; a connection closed unanswered may have had
+    // neither.
+    let mut word = [0u8; 4];
+    match s.read_exact(&mut word) {
+        Ok(()) => assert_eq!(word, ccd_protocol::ACK, "no acknowledgement"),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Reply::Closed,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Reply::Closed,
+        Err(e) => panic!("no acknowledgement and no close within {limit:?}: {e}"),
+    }
+    match s.read_exact(&mut word) {
+        Ok(()) => assert_eq!(
+            word,
+            ccd_protocol::SAME,
+            "the daemon did not take the hello"
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Reply::Closed,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Reply::Closed,
+        Err(e) => panic!("no answer and no close within {limit:?}: {e}"),
+    }
     let mut len = [0u8; 4];
     match s.read_exact(&mut len) {
         Ok(()) => {}
@@ -491,12 +529,17 @@ fn malformed_frames_to_the_daemon_socket() {
         .map(|i| {
             let s = UnixStream::connect(&sock).unwrap();
             let mut s2 = s.try_clone().unwrap();
-            if i % 2 == 0 {
+            if i % 3 == 2 {
+                // Half a hello.
+                s2.write_all(&hello()[..20]).unwrap();
+            } else if i % 2 == 0 {
+                s2.write_all(&hello()).unwrap();
                 // Half a length prefix.
                 s2.write_all(&[7, 0]).unwrap();
             } else {
                 // A frame promising 100 bytes, sending 10.
-                let mut f = 100u32.to_le_bytes().to_vec();
+                let mut f = hello();
+                f.extend_from_slice(&100u32.to_le_bytes());
                 f.extend_from_slice(&[1; 10]);
                 s2.write_all(&f).unwrap();
             }
@@ -560,6 +603,22 @@ fn malformed_frames_to_the_daemon_socket() {
         }
         cases.push((format!("random frame #{i}"), f));
     }
+    // Without a hello, or with one of another kind, nothing is read as a
+    // request: the connection is closed.
+    for (what, first) in [
+        ("no hello", Vec::new()),
+        ("a garbled hello", [&b"ccdX"[..], &hello()[4..]].concat()),
+    ] {
+        let (reply, _s) = send_raw_after(
+            &sock,
+            &first,
+            &encoded(&ccd_protocol::Request::Status),
+            false,
+            quick,
+        );
+        assert!(matches!(reply, Reply::Closed), "{what}: {reply}");
+        daemon_is_fine(&env, pid, what);
+    }
     for (what, bytes) in &cases {
         let t = Instant::now();
         let (reply, _s) = send_raw(&sock, bytes, false, quick);
@@ -614,8 +673,10 @@ fn malformed_frames_to_the_daemon_socket() {
         let t = Instant::now();
         loop {
             match s.read(&mut buf) {
-                // Closed, or an error frame.
-                Ok(_) => break,
+                // Closed.
+                Ok(0) => break,
+                // The acknowledgement, or an error frame: read on.
+                Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
                 Err(e)
                     if e.kind() == std::io::ErrorKind::Interrupted
