@@ -55,6 +55,9 @@ pub struct Sealed {
     pub date: Option<String>,
     pub fixed_time: bool,
     pub stderr_for: StderrFor,
+    /// What the request it was sealed for read besides its inputs (see
+    /// `Req::reads`): the paths its seal covers for that request.
+    pub reads: Digest,
 }
 
 impl Memo {

@@ -47,6 +47,14 @@ pub fn serve(
     let out = cached_hit::write(d, &delivery).ok()?;
     d.note_used(&sealed.result, &ctx.key);
     let saved_ms = delivery.compile_ms;
+    // Served again by its bytes only if the seal covers what this request
+    // read: another request of the context may name another compiler path
+    // or argument file, or look for its checkout root elsewhere, none of
+    // which the seal watches for it.
+    let reads = req.reads();
+    if reads != sealed.reads {
+        return Some((out, saved_ms));
+    }
     let by_request = Sealed {
         seal: sealed.seal.clone(),
         env: sealed.env.clone(),
@@ -57,6 +65,7 @@ pub fn serve(
         date: sealed.date.clone(),
         fixed_time: sealed.fixed_time,
         stderr_for: sealed.stderr_for,
+        reads,
     };
     d.memo.seal_by_request(*req_key, Arc::new(by_request));
     Some((out, saved_ms))

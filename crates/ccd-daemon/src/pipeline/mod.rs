@@ -131,7 +131,7 @@ fn compile<F: Frontend>(
         });
         return finish(d, ch, &trace, refused, Outcome::Refused);
     }
-    let remap = worktree::resolve(&req, F::DIALECT);
+    let remap = worktree::resolve(&mut req, F::DIALECT);
     if let Some(inject) = remap.active().and_then(|r| r.inject.clone()) {
         req.args.push(inject);
     }

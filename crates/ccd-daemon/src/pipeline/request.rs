@@ -6,6 +6,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use ccd_filestate::Digest;
 use ccd_protocol::{CompileRequest, TtyInfo};
 
 use crate::trace::TraceInfo;
@@ -17,6 +18,9 @@ pub struct Req {
     pub args: Vec<Vec<u8>>,
     /// The response files those came from.
     pub response_files: Vec<PathBuf>,
+    /// The directories whose `.git` decided the checkout root (see
+    /// `worktree`), the one that has it last.
+    pub root_lookups: Vec<PathBuf>,
     pub env: BTreeMap<Vec<u8>, Vec<u8>>,
     pub stderr_tty: Option<TtyInfo>,
     pub umask: u32,
@@ -33,6 +37,7 @@ impl Req {
             compiler: path(c.compiler),
             args: c.args.into_iter().map(|a| a.into_vec()).collect(),
             response_files: Vec::new(),
+            root_lookups: Vec::new(),
             env: c
                 .env
                 .into_iter()
@@ -55,6 +60,28 @@ impl Req {
         } else {
             self.cwd.join(p)
         }
+    }
+
+    /// What, besides its bytes, decided how this request became its
+    /// compile context: the compiler it names, its argument files and the
+    /// checkout root's lookups. Two requests of one context share a seal
+    /// only if this is the same for both (the seal covers those paths for
+    /// the request it was made for).
+    pub fn reads(&self) -> Digest {
+        let mut h = blake3::Hasher::new();
+        let mut add = |p: &Path| {
+            let b = p.as_os_str().as_bytes();
+            h.update(&(b.len() as u64).to_le_bytes());
+            h.update(b);
+        };
+        add(&self.compiler);
+        for p in self.response_files.iter().chain(&[PathBuf::new()]) {
+            add(p);
+        }
+        for p in &self.root_lookups {
+            add(p);
+        }
+        Digest(*h.finalize().as_bytes())
     }
 
     /// The variables the client sends other than `PATH`, `TERM` and ccd's

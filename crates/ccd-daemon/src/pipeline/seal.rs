@@ -17,6 +17,7 @@ use ccd_filestate::{Digest, SealPaths};
 
 use super::context::{Context, date_tag};
 use super::request::Req;
+use super::worktree::find_git_root;
 use crate::daemon::Daemon;
 use crate::delivery::Delivery;
 use crate::memo::Sealed;
@@ -64,6 +65,11 @@ pub fn remember(
     {
         paths.add_path(p.as_os_str().as_bytes());
     }
+    // A `.git` made or removed where the checkout root was looked for
+    // moves the root, and with it the prefix map and the key.
+    for dir in &req.root_lookups {
+        paths.add_names(dir.as_os_str().as_bytes(), [&b".git"[..]]);
+    }
     let Some(mut prepared) = j.prepare(paths) else {
         return;
     };
@@ -107,6 +113,7 @@ pub fn remember(
         .blobs()
         .all(|b| d.store.blob_is_intact(b, &d.files));
     if d.memo.compiler_files(&ctx.compiler.path).is_none()
+        || (!req.root_lookups.is_empty() && find_git_root(&req.cwd).1 != req.root_lookups)
         || !blobs_intact
         || !entry_holds(
             entry,
@@ -133,6 +140,7 @@ pub fn remember(
         date: entry.date.clone(),
         fixed_time: ctx.fixed_time,
         stderr_for: entry.stderr_for,
+        reads: req.reads(),
     });
     d.memo.seal_by_context(ctx.local_key, Arc::clone(&sealed));
     d.memo.seal_by_request(*req_key, sealed);

@@ -90,14 +90,18 @@ pub enum Dialect {
 }
 
 /// Decides remapping for a request whose response files are expanded.
-pub fn resolve(req: &Req, dialect: Dialect) -> Remap {
+pub fn resolve(req: &mut Req, dialect: Dialect) -> Remap {
     match req.env("CCD_PATH_REMAP") {
         Some(b"auto") | Some(b"1") | Some(b"on") => {}
         _ => return Remap::Off,
     }
     let root = match req.env("CCD_WORKTREE_ROOT") {
         Some(r) if r.first() == Some(&b'/') => Some(PathBuf::from(OsStr::from_bytes(r))),
-        _ => find_git_root(&req.cwd),
+        _ => {
+            let (root, looked) = find_git_root(&req.cwd);
+            req.root_lookups = looked;
+            root
+        }
     };
     let Some(root) = root else {
         return Remap::Unshared("no checkout root (.git) above the working directory".into());
@@ -186,10 +190,17 @@ fn is_rustc_valued(opt: &[u8]) -> bool {
     )
 }
 
-fn find_git_root(cwd: &Path) -> Option<PathBuf> {
-    cwd.ancestors()
-        .find(|d| d.join(".git").exists())
-        .map(Path::to_path_buf)
+/// The nearest directory with a `.git` at or above `cwd`, and every
+/// directory looked in on the way (the root last).
+pub fn find_git_root(cwd: &Path) -> (Option<PathBuf>, Vec<PathBuf>) {
+    let mut looked = Vec::new();
+    for d in cwd.ancestors() {
+        looked.push(d.to_path_buf());
+        if d.join(".git").exists() {
+            return (Some(d.to_path_buf()), looked);
+        }
+    }
+    (None, looked)
 }
 
 fn contains_root(arg: &[u8], root: &[u8]) -> bool {

@@ -292,3 +292,21 @@ fn rustc_argument_files_have_one_argument_per_line() {
     assert!(c.file("libx.rlib").is_some() && c.file("q/libx.rlib").is_none());
     env.like_bare("rustc", &with_file, &files).hit().run();
 }
+
+/// Two response files that say the same thing are one compile context; the
+/// second request is served from the first's sealed result, and that serve
+/// is remembered for its own request bytes. Remembered with the first's
+/// seal, it did not cover the second's file: an edit to `two.rsp` went
+/// unseen and `@two.rsp` was served the object of `-DX=1` ever after.
+#[test]
+fn a_request_served_from_another_requests_seal_sees_its_own_response_file() {
+    let env = Env::new();
+    env.write("a.c", "int x = X;\n");
+    env.write("one.rsp", "-DX=1 -c a.c -o a.o\n");
+    env.write("two.rsp", "-DX=1 -c a.c -o a.o\n");
+    env.like_bare("gcc", &["@one.rsp"], &["a.o"]).miss().run();
+    env.like_bare("gcc", &["@two.rsp"], &["a.o"]).hit().run();
+    env.like_bare("gcc", &["@two.rsp"], &["a.o"]).hit().run();
+    env.write("two.rsp", "-DX=2 -c a.c -o a.o\n");
+    env.like_bare("gcc", &["@two.rsp"], &["a.o"]).miss().run();
+}

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::harness::project::{checkout, contains};
 use crate::harness::session::{session_log, session_start, session_stats};
-use crate::harness::{COMPILERS, Env, Moved, assert_ok, stderr};
+use crate::harness::{COMPILERS, Env, Moved, Outcome, assert_ok, stderr};
 
 fn s(p: &Path) -> String {
     p.to_str().unwrap().to_string()
@@ -613,4 +613,38 @@ fn diagnostics_of_a_shared_hit_name_this_checkout() {
             assert_eq!(c.moved(), expect, "{cc} {name}: {}", stderr(&c.out));
         }
     }
+}
+
+/// The checkout root is found on the filesystem, so it is part of what a
+/// sealed result depends on: after `git init` in a subdirectory, the same
+/// command's outputs are mapped relative to the new root. The fast paths
+/// served the object mapped to the old root until the `.git` lookups
+/// were sealed with the result.
+#[test]
+fn a_new_checkout_root_below_the_old_one_is_seen() {
+    let env = Env::new();
+    env.set_var("CCD_PATH_REMAP", "auto");
+    let outer = checkout(&env, "outer");
+    let sub = outer.join("sub");
+    env.write("outer/sub/a.c", "int a(void) { return 1; }\n");
+    let args = ["-g", "-c", "a.c", "-o", "a.o"];
+    let mapped = |root: &Path| {
+        let map = format!("-ffile-prefix-map={}=.", root.display());
+        [&[map.as_str()][..], &args[..]].concat().join("\u{0}")
+    };
+    let run = |root: &Path, expect: Outcome| {
+        let bare = mapped(root);
+        let bare: Vec<&str> = bare.split('\u{0}').collect();
+        env.like_bare("gcc", &args, &["a.o"])
+            .bare_args(&bare)
+            .in_dir(&sub)
+            .outcome(expect)
+            .run();
+    };
+    run(&outer, Outcome::Miss);
+    run(&outer, Outcome::Hit);
+    run(&outer, Outcome::Hit);
+    std::fs::create_dir(sub.join(".git")).unwrap();
+    run(&sub, Outcome::Miss);
+    run(&sub, Outcome::Hit);
 }

@@ -136,11 +136,11 @@ mod tests {
         compiler.kind = CompilerKind::Rustc;
         let compiler = Arc::new(compiler);
         let key = |env: &[(&str, &str)]| {
-            let r = req(t.path(), "/usr/bin/rustc", LIB, env);
+            let mut r = req(t.path(), "/usr/bin/rustc", LIB, env);
             let Classified::Compile(inv) = Rustc.classify(&r, &compiler) else {
                 panic!("not cacheable")
             };
-            let remap = worktree::resolve(&r, Dialect::Rustc);
+            let remap = worktree::resolve(&mut r, Dialect::Rustc);
             let ctx = Rustc
                 .context(&d, Arc::clone(&compiler), &inv, &r, &remap)
                 .unwrap();
