@@ -9,6 +9,13 @@ daemon's resident memory as `ccd status --json` reports it.
 
     python3 bench/scale.py                 # sizes 1000,10000
     python3 bench/scale.py --sizes 1000,10000,100000
+    python3 bench/scale.py --sizes 1000 --cxx 100   # and LevelDB x 100 -D values
+
+With --cxx N it also fills fresh caches with real C++ entries: LevelDB's
+38 library sources compiled under N distinct -D values (-O0, so the fill is
+quick; the daemon keeps the same whatever the optimisation), once with the
+default max_memory and once with max_memory=4M, and reports the daemon's
+resident memory after the first and the last round.
 
 Writes a Markdown table to bench/results/scale.md. Standard library only.
 """
@@ -60,6 +67,7 @@ def main() -> int:
     ap.add_argument("--loop", type=int, default=200, help="hits timed at each size")
     ap.add_argument("--jobs", type=int, default=2, help="parallel compiles while filling")
     ap.add_argument("--ccd", type=Path, default=bench.default_ccd())
+    ap.add_argument("--cxx", type=int, default=0, help="also fill with LevelDB under this many -D values")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "scale.md")
     a = ap.parse_args()
     sizes = [int(s) for s in a.sizes.split(",")]
@@ -104,6 +112,7 @@ def main() -> int:
               f"daemon RSS {s['rss_bytes'] / 2**20:.1f} MiB, filled in {fill_s:.0f} s", flush=True)
 
     subprocess.run([str(a.ccd), "stop"], env=env, capture_output=True)
+    cxx_rows = [cxx_fill(a, work, limit) for limit in (None, "4M")] if a.cxx else []
     lines = [
         "# Hit cost as the cache grows",
         "",
@@ -121,10 +130,77 @@ def main() -> int:
             per10k = f"{(rss - base_rss[0]) / (entries - base_rss[1]) * 10000 / 2**20:.1f} MiB"
         lines.append(f"| {entries} | {hit:.2f} ms | {true:.2f} ms | {hit / true:.2f} | "
                      f"{rss / 2**20:.1f} MiB | {per10k} | {bytes_ / 2**20:.1f} MiB |")
+    if cxx_rows:
+        lines += [
+            "",
+            f"Real C++ entries: LevelDB's {cxx_rows[0]['sources']} library sources, g++ -O0, each compiled "
+            f"under {a.cxx} distinct `-D` values ({a.jobs} jobs); RSS after the first round and after the last; "
+            "per-hit: median of `ccd g++ -c db/db_impl.cc` (249 headers) at the end, after one untimed run.",
+            "",
+            "| max_memory | entries | RSS after round 1 | RSS at the end | RSS per 1k entries | held for contexts "
+            "| files tracked | per hit (db_impl.cc) | fill time |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for r in cxx_rows:
+            grown = (r["rss_end"] - r["rss_first"]) / max(1, r["entries"] - r["entries_first"]) * 1000
+            lines.append(
+                f"| {r['limit']} | {r['entries']} | {r['rss_first'] / 2**20:.1f} MiB | "
+                f"{r['rss_end'] / 2**20:.1f} MiB | {grown / 2**20:.2f} MiB | "
+                f"{r['context_bytes'] / 2**20:.1f} MiB of {r['max_memory'] / 2**20:.0f} MiB | "
+                f"{r['files']} | {r['hit_ms']:.2f} ms | {r['fill_s']:.0f} s |")
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {a.out}")
     return 0
+
+
+def cxx_fill(a, work: Path, limit: str | None) -> dict:
+    """Fills a fresh cache with LevelDB's sources under a.cxx -D values."""
+    bench_work = Path(os.environ.get("CCD_BENCH_WORK", REPO / "bench" / ".work"))
+    ldb = bench.make_projects(bench.fetch_sources(bench_work), bench_work)["leveldb"]
+    flags = [f for f in ldb.flags if f != "-O2"] + ["-O0"]
+    cache = work / f"cache-cxx-{limit or 'default'}"
+    env = ccd_env(cache)
+    if limit:
+        env["CCD_MAX_MEMORY"] = limit
+    out = work / "cxx"
+    out.mkdir(exist_ok=True)
+
+    def compile_one(job: tuple[int, int]) -> None:
+        i, k = job
+        s = ldb.sources[k]
+        cmd = [str(a.ccd), "g++", *flags, f"-DCCD_FILL={i}", "-c", str(s), "-o", str(out / f"{k}.o")]
+        subprocess.run(cmd, env=env, cwd=out, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    t0 = time.time()
+    first = None
+    for i in range(a.cxx):
+        with ThreadPoolExecutor(a.jobs) as pool:
+            list(pool.map(compile_one, [(i, k) for k in range(len(ldb.sources))]))
+        if first is None:
+            first = status(a.ccd, env)
+    fill_s = time.time() - t0
+    hit_src = next(k for k, s in enumerate(ldb.sources) if s.name == "db_impl.cc")
+    hit_cmd = [str(a.ccd), "g++", *flags, "-DCCD_FILL=0", "-c", str(ldb.sources[hit_src]), "-o", "hit.o"]
+    subprocess.run(hit_cmd, env=env, cwd=out, check=True)
+    hit_ms = per_hit(hit_cmd, env, out, a.loop)
+    s = status(a.ccd, env)
+    subprocess.run([str(a.ccd), "stop"], env=env, capture_output=True)
+    row = {
+        "limit": limit or f"default ({s['max_memory_bytes'] >> 20} MiB)",
+        "sources": len(ldb.sources),
+        "entries_first": first["entries"],
+        "rss_first": first["rss_bytes"],
+        "entries": s["entries"],
+        "rss_end": s["rss_bytes"],
+        "context_bytes": s["context_memory_bytes"],
+        "max_memory": s["max_memory_bytes"],
+        "files": s["files_tracked"],
+        "hit_ms": hit_ms,
+        "fill_s": fill_s,
+    }
+    print(f"C++ fill, max_memory {row['limit']}: {row}", flush=True)
+    return row
 
 
 def bench_lzio() -> Path:

@@ -54,6 +54,10 @@ const LOG: Spec = Spec {
     key: "log",
     env: "CCD_LOG",
 };
+const MAX_MEMORY: Spec = Spec {
+    key: "max_memory",
+    env: "CCD_MAX_MEMORY",
+};
 const WATCH: Spec = Spec {
     key: "watch",
     env: "CCD_WATCH",
@@ -63,6 +67,9 @@ const WATCH: Spec = Spec {
 pub struct DaemonConfig {
     /// Cache size limit in bytes; least recently used results go first.
     pub max_size: Setting<u64>,
+    /// What the daemon may hold in memory for compile contexts; past it the
+    /// least recently used are dropped (and read from disk when needed).
+    pub max_memory: Setting<u64>,
     /// Exit after this many seconds without requests.
     pub idle_timeout: Setting<u64>,
     /// Log level of `$CCD_DIR/daemon.log`.
@@ -82,6 +89,10 @@ impl DaemonConfig {
         DaemonConfig {
             max_size: Setting {
                 value: 10 << 30,
+                source: Source::Default,
+            },
+            max_memory: Setting {
+                value: default_max_memory(),
                 source: Source::Default,
             },
             idle_timeout: Setting {
@@ -135,7 +146,7 @@ impl DaemonConfig {
     }
 
     fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
-        for spec in [&MAX_SIZE, &IDLE_TIMEOUT, &LOG, &WATCH] {
+        for spec in [&MAX_SIZE, &MAX_MEMORY, &IDLE_TIMEOUT, &LOG, &WATCH] {
             if let Some(v) = get(spec.env).filter(|v| !v.is_empty())
                 && let Err(e) = self.set(spec.key, &v, Source::Env(spec.env))
             {
@@ -148,6 +159,12 @@ impl DaemonConfig {
         match key {
             "max_size" => {
                 self.max_size = Setting {
+                    value: parse_size(value)?,
+                    source,
+                };
+            }
+            "max_memory" => {
+                self.max_memory = Setting {
                     value: parse_size(value)?,
                     source,
                 };
@@ -190,6 +207,11 @@ impl DaemonConfig {
                 self.max_size.source.to_string(),
             ),
             (
+                "max_memory",
+                format_size(self.max_memory.value),
+                self.max_memory.source.to_string(),
+            ),
+            (
                 "idle_timeout",
                 format!("{} s", self.idle_timeout.value),
                 self.idle_timeout.source.to_string(),
@@ -202,6 +224,19 @@ impl DaemonConfig {
             ),
         ]
     }
+}
+
+/// 256 MiB, or a sixteenth of the machine's memory if that is less (but
+/// not under 32 MiB): at about 1 KiB per small entry, 256 MiB keeps the
+/// fast paths of some 250,000 entries.
+fn default_max_memory() -> u64 {
+    const CAP: u64 = 256 << 20;
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    });
+    total.map_or(CAP, |kb| (kb * 1024 / 16).clamp(32 << 20, CAP))
 }
 
 /// The config files in increasing precedence.

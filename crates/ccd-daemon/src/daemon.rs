@@ -63,6 +63,7 @@ impl Daemon {
         config: DaemonConfig,
     ) -> Daemon {
         let max_size = config.max_size.value;
+        let max_memory = config.max_memory.value;
         Daemon {
             settings: Settings::new(&location.cache_dir, config),
             used: Mutex::new(Vec::new()),
@@ -72,7 +73,7 @@ impl Daemon {
             location,
             store,
             files: FileState::new(),
-            memo: Memo::default(),
+            memo: Memo::new(max_memory),
             sessions: Sessions::default(),
             pending: PendingStores::default(),
             claims: OutputClaims::default(),
@@ -97,11 +98,11 @@ impl Daemon {
 
     /// The manifest of a compile context (empty if none was stored).
     pub fn manifest(&self, key: &Digest) -> Arc<Manifest> {
-        if let Some(m) = lock(&self.memo.manifests).get(key) {
-            return Arc::clone(m);
+        if let Some(m) = self.memo.manifest(key) {
+            return m;
         }
         let m = Arc::new(self.store.get_manifest(key).unwrap_or_default());
-        lock(&self.memo.manifests).insert(*key, Arc::clone(&m));
+        self.memo.remember_manifest_read(*key, &m);
         m
     }
 
@@ -111,8 +112,8 @@ impl Daemon {
         key: &Digest,
         edit: impl FnOnce(&mut Manifest),
     ) -> Result<(), ccd_store::StoreError> {
-        let mut map = lock(&self.memo.manifests);
-        let mut m = match map.remove(key) {
+        let _writing = lock(&self.memo.manifest_writes);
+        let mut m = match self.memo.take_manifest(key) {
             // Copied only while a request still reads it.
             Some(m) => Arc::try_unwrap(m).unwrap_or_else(|m| (*m).clone()),
             None => self.store.get_manifest(key).unwrap_or_default(),
@@ -122,7 +123,7 @@ impl Daemon {
         // the order they were made. (On failure the manifest is read from
         // the disk again next time.)
         self.store.put_manifest(key, &m)?;
-        map.insert(*key, Arc::new(m));
+        self.memo.remember_manifest(*key, Arc::new(m));
         Ok(())
     }
 
@@ -164,7 +165,9 @@ impl Daemon {
             record_bytes_stored: usage.records_stored_bytes,
             rss_bytes: resident_bytes(),
             files_tracked: self.files.len() as u64,
-            sealed_requests: lock(&self.memo.by_request).len() as u64,
+            sealed_requests: self.memo.sealed_requests() as u64,
+            context_memory_bytes: self.memo.memory().0,
+            max_memory_bytes: self.memo.memory().1,
             watched_dirs: self.journal.as_ref().map_or(0, |j| j.watched_dirs() as u64),
             spares_served: get(&self.spares.counts.served),
             spares_copied: get(&self.spares.counts.copied),
@@ -196,7 +199,7 @@ impl Daemon {
         let max_size = self.settings.max_size();
         if self.store.usage().size_bytes > max_size {
             let r = self.store.evict(max_size);
-            lock(&self.memo.manifests).clear();
+            self.memo.forget_manifests();
             // An evicted result is a miss, also for the fast paths.
             if !r.removed.is_empty() {
                 self.memo

@@ -16,16 +16,18 @@ pub struct OutputFile {
     pub size: u64,
 }
 
-/// Everything a hit writes and returns.
+/// Everything a hit writes and returns. Every sealed result keeps one, so
+/// it is boxed tight (fields that are mostly empty cost a pointer).
 #[derive(Debug)]
 pub struct Delivery {
     /// The object and side files, the main output first.
-    pub files: Vec<OutputFile>,
-    pub depfile: Option<(PathBuf, Vec<u8>)>,
+    pub files: Box<[OutputFile]>,
+    /// Where the dependency file goes, and what it says.
+    pub depfile: Option<Box<(PathBuf, Vec<u8>)>>,
     /// Permission bits of the dependency file.
     pub mode: u32,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
+    pub stdout: Box<[u8]>,
+    pub stderr: Box<[u8]>,
     pub exit_code: i32,
     pub compile_ms: u64,
 }

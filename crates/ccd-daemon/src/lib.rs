@@ -15,6 +15,8 @@
 
 mod acker;
 mod admin;
+#[cfg(test)]
+mod alloc_count;
 mod channel;
 mod claims;
 mod compiler;
@@ -37,3 +39,8 @@ mod trace;
 
 pub use config::DaemonConfig;
 pub use server::{Ended, run};
+
+/// Unit tests count the heap bytes each thread holds (see `alloc_count`).
+#[cfg(test)]
+#[global_allocator]
+static ALLOC: alloc_count::Counting = alloc_count::Counting;

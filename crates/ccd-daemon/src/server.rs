@@ -226,6 +226,9 @@ fn apply(d: &Daemon, changed: &Changed) {
     if let Some(max) = changed.max_size {
         d.spares.set_cache_limit(max);
     }
+    if let Some(max) = changed.max_memory {
+        d.memo.set_max_memory(max);
+    }
     if let Some(level) = &changed.log {
         set_log_level(level);
     }

@@ -27,6 +27,7 @@ pub struct Settings {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Changed {
     pub max_size: Option<u64>,
+    pub max_memory: Option<u64>,
     pub log: Option<String>,
     pub watch: Option<bool>,
 }
@@ -81,6 +82,8 @@ impl Settings {
         let mut old = lock(&self.config);
         let changed = Changed {
             max_size: (new.max_size.value != old.max_size.value).then_some(new.max_size.value),
+            max_memory: (new.max_memory.value != old.max_memory.value)
+                .then_some(new.max_memory.value),
             log: (new.log.value != old.log.value).then(|| new.log.value.clone()),
             watch: (new.watch.value != old.watch.value).then_some(new.watch.value),
         };

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TraceInfo {
     /// `CCD_SESSION_ID` of the compile.
     pub session: Option<Vec<u8>>,
@@ -17,6 +17,15 @@ pub struct TraceInfo {
     /// How checkout sharing went (`off`, `auto, root ...`, `auto, not
     /// shared: ...`).
     pub path_remap: String,
+}
+
+impl TraceInfo {
+    /// What a sealed result keeps of its request's trace: all of it for a
+    /// request of a build session (its log line names source and output),
+    /// nothing otherwise (about 350 bytes per entry).
+    pub fn for_seal(&self) -> Option<Box<TraceInfo>> {
+        self.session.is_some().then(|| Box::new(self.clone()))
+    }
 }
 
 pub struct Trace {

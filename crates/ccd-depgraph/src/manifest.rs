@@ -1,7 +1,7 @@
 use ccd_filestate::Digest;
 use serde::{Deserialize, Serialize};
 
-use crate::probe::DirProbe;
+use crate::probe::{DirProbe, Expect};
 
 /// How many results a context keeps; older ones are dropped first.
 pub const MAX_ENTRIES: usize = 32;
@@ -110,6 +110,47 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// Heap bytes it holds, roughly (each allocation counted with 16 bytes
+    /// of the allocator's own): what remembering it costs the daemon.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let bytes = |n: usize| n + 16;
+        let entry = |e: &ManifestEntry| {
+            let inputs: usize = e
+                .inputs
+                .iter()
+                .map(|i| size_of::<Input>() + bytes(i.path.len()))
+                .sum();
+            let probes: usize = e
+                .probes
+                .iter()
+                .map(|p| {
+                    size_of::<DirProbe>()
+                        + bytes(p.dir.len())
+                        + p.names
+                            .iter()
+                            .map(|(n, _)| {
+                                size_of::<(serde_bytes::ByteBuf, Expect)>() + bytes(n.len())
+                            })
+                            .sum::<usize>()
+                })
+                .sum();
+            let mtimes: usize = e.mtimes.iter().map(|(p, _)| 32 + bytes(p.len())).sum();
+            let env: usize = e
+                .env
+                .iter()
+                .map(|(k, v)| 48 + bytes(k.len()) + v.as_ref().map_or(0, |v| bytes(v.len())))
+                .sum();
+            size_of::<ManifestEntry>()
+                + inputs
+                + probes
+                + mtimes
+                + env
+                + e.date.as_ref().map_or(0, |d| bytes(d.len()))
+        };
+        size_of::<Manifest>() + 32 + self.entries.iter().map(entry).sum::<usize>()
+    }
+
     /// Adds `entry` in front, replacing an entry for the same inputs and
     /// dropping the oldest beyond [`MAX_ENTRIES`].
     pub fn insert(&mut self, entry: ManifestEntry) {

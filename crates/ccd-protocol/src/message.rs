@@ -138,6 +138,10 @@ pub struct StatusReport {
     pub files_tracked: u64,
     pub sealed_requests: u64,
     pub watched_dirs: u64,
+    /// What the daemon remembers for compile contexts (manifests, sealed
+    /// results), estimated, and the `max_memory` it is held under.
+    pub context_memory_bytes: u64,
+    pub max_memory_bytes: u64,
     /// Large outputs delivered by moving a spare copy into place; spares
     /// made by copying a blob; replaced outputs kept as spares, known
     /// untouched from the watcher, or after hashing them.

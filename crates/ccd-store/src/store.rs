@@ -102,12 +102,6 @@ impl Store {
         crate::deliver(&self.local.blob_file(d), dest, mode)
     }
 
-    /// The file behind blob `d`, for the file watcher, which vouches that
-    /// it is unchanged; everything else deals in digests.
-    pub fn blob_file_to_watch(&self, d: &Digest) -> PathBuf {
-        self.local.blob_file(d)
-    }
-
     pub fn put_result(&self, key: &Digest, r: &StoredResult) -> Result<(), StoreError> {
         self.put_record(Kind::Result, KIND_RESULT, key, r)
     }
@@ -251,7 +245,7 @@ mod tests {
         assert_eq!(store.usage().entries, 0);
 
         // A damaged blob is detected (same size, other bytes) and dropped.
-        let bp = store.blob_file_to_watch(&d);
+        let bp = store.local.blob_file(&d);
         fs::set_permissions(&bp, fs::Permissions::from_mode(0o600)).unwrap();
         fs::write(&bp, b"OBJ").unwrap();
         assert!(!store.blob_is_intact(&d, &files));

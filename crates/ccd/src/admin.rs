@@ -378,6 +378,8 @@ fn status_json(s: &StatusReport) -> String {
         "files_tracked": s.files_tracked,
         "sealed_requests": s.sealed_requests,
         "watched_dirs": s.watched_dirs,
+        "context_memory_bytes": s.context_memory_bytes,
+        "max_memory_bytes": s.max_memory_bytes,
         "spares_served": s.spares_served,
         "spares_copied": s.spares_copied,
         "spares_reused_unread": s.spares_reused_unread,
@@ -443,6 +445,12 @@ fn status_text(s: &StatusReport) -> String {
         s.files_tracked,
         s.sealed_requests,
         s.watched_dirs
+    );
+    let _ = writeln!(
+        o,
+        "  for compile contexts {} of max_memory {} (least recently used dropped past it)",
+        ccd_daemon::config::format_size(s.context_memory_bytes),
+        ccd_daemon::config::format_size(s.max_memory_bytes)
     );
     if s.spares_served + s.spares_copied > 0 {
         let _ = writeln!(

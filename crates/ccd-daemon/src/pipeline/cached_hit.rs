@@ -119,11 +119,11 @@ pub fn prepare(
         });
     }
     Ok(Delivery {
-        files,
-        depfile,
+        files: files.into_boxed_slice(),
+        depfile: depfile.map(Box::new),
         mode: 0o666 & !req.umask,
-        stdout: bytes_from_key(root, &r.stdout),
-        stderr: bytes_from_key(root, &r.stderr),
+        stdout: bytes_from_key(root, &r.stdout).into_boxed_slice(),
+        stderr: bytes_from_key(root, &r.stderr).into_boxed_slice(),
         exit_code: r.exit_code,
         compile_ms: r.compile_ms,
     })
@@ -133,7 +133,8 @@ pub fn prepare(
 /// last, so it is the newest file, as after a real compile) and returns the
 /// streams.
 pub fn write(d: &Daemon, delivery: &Delivery) -> Result<CompileOutput, WriteError> {
-    if let Some((path, bytes)) = &delivery.depfile {
+    if let Some(dep) = &delivery.depfile {
+        let (path, bytes) = &**dep;
         d.claims.touch(path);
         write_file(path, bytes, delivery.mode).map_err(WriteError::Depfile)?;
     }
@@ -149,8 +150,8 @@ pub fn write(d: &Daemon, delivery: &Delivery) -> Result<CompileOutput, WriteErro
     }
     Ok(CompileOutput {
         exit_code: delivery.exit_code,
-        stdout: ByteBuf::from(delivery.stdout.clone()),
-        stderr: ByteBuf::from(delivery.stderr.clone()),
+        stdout: ByteBuf::from(delivery.stdout.to_vec()),
+        stderr: ByteBuf::from(delivery.stderr.to_vec()),
     })
 }
 

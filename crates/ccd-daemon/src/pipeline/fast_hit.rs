@@ -4,8 +4,6 @@
 //! the verification looked at has changed: another request of the same
 //! context (another `-o`, say) needs only its delivery prepared.
 
-use std::sync::Arc;
-
 use ccd_filestate::Digest;
 use ccd_protocol::CompileOutput;
 
@@ -14,7 +12,6 @@ use super::context::Context;
 use super::request::Req;
 use super::seal;
 use crate::daemon::Daemon;
-use crate::lock::lock;
 use crate::memo::Sealed;
 use crate::trace::TraceInfo;
 
@@ -29,7 +26,7 @@ pub fn serve(
     trace: &TraceInfo,
 ) -> Option<(CompileOutput, u64)> {
     let j = d.journal.as_ref()?;
-    let sealed = lock(&d.memo.by_context).get(&ctx.local_key).cloned()?;
+    let sealed = d.memo.sealed_by_context(&ctx.local_key)?;
     // Take in every change made before this request, or the seal would be
     // judged against a stale journal.
     j.sync();
@@ -40,7 +37,7 @@ pub fn serve(
         return None;
     }
     if !seal::holds(d, &sealed) || !sealed.stderr_for.accepts(ctx.tty) {
-        lock(&d.memo.by_context).remove(&ctx.local_key);
+        d.memo.forget_context(&ctx.local_key);
         return None;
     }
     let delivery = cached_hit::prepare(d, ctx, req, &sealed.result).ok()?;
@@ -58,15 +55,16 @@ pub fn serve(
     let by_request = Sealed {
         seal: sealed.seal.clone(),
         env: sealed.env.clone(),
-        trace: trace.clone(),
+        trace: trace.for_seal(),
         result: sealed.result,
         context: ctx.key,
-        delivery: Arc::new(delivery),
+        delivery,
         date: sealed.date.clone(),
         fixed_time: sealed.fixed_time,
         stderr_for: sealed.stderr_for,
         reads,
+        charge: None,
     };
-    d.memo.seal_by_request(*req_key, Arc::new(by_request));
+    d.memo.seal_by_request(*req_key, d.memo.charged(by_request));
     Some((out, saved_ms))
 }

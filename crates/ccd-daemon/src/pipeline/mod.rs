@@ -30,6 +30,8 @@ mod compiler_identity;
 mod context;
 mod expand_args;
 mod fast_hit;
+#[cfg(test)]
+mod footprint;
 mod frontend;
 mod gnu;
 mod hash_verify;

@@ -8,7 +8,6 @@ use ccd_protocol::CompileOutput;
 
 use super::{cached_hit, seal};
 use crate::daemon::Daemon;
-use crate::lock::lock;
 use crate::trace::TraceInfo;
 
 pub struct Seen {
@@ -21,10 +20,18 @@ pub struct Seen {
 /// `req_key`, if it still holds.
 pub fn serve(d: &Daemon, req_key: &Digest) -> Option<Seen> {
     let j = d.journal.as_ref()?;
-    let sealed = lock(&d.memo.by_request).get(req_key).cloned()?;
+    let sealed = d.memo.sealed_by_request(req_key)?;
     j.sync();
-    if !seal::holds(d, &sealed) {
-        lock(&d.memo.by_request).remove(req_key);
+    // The stored outputs are checked as for any hit (the seal does not
+    // watch them).
+    let intact = || {
+        sealed
+            .delivery
+            .blobs()
+            .all(|b| d.store.blob_is_intact(b, &d.files))
+    };
+    if !seal::holds(d, &sealed) || !intact() {
+        d.memo.forget_request(req_key);
         return None;
     }
     match cached_hit::write(d, &sealed.delivery) {
@@ -32,13 +39,13 @@ pub fn serve(d: &Daemon, req_key: &Digest) -> Option<Seen> {
             d.note_used(&sealed.result, &sealed.context);
             Some(Seen {
                 out,
-                trace: sealed.trace.clone(),
+                trace: sealed.trace.as_deref().cloned().unwrap_or_default(),
                 saved_ms: sealed.delivery.compile_ms,
             })
         }
         Err(e) => {
             tracing::warn!(error = %e, "sealed hit could not be delivered");
-            lock(&d.memo.by_request).remove(req_key);
+            d.memo.forget_request(req_key);
             None
         }
     }

@@ -1,7 +1,8 @@
 //! Sealing a result just served or stored, for the fast paths
 //! ([`super::request_cache`], [`super::fast_hit`]). After the client has its
 //! answer, every path the result depends on is watched (source, headers,
-//! include lookups, compiler files, stored blobs, response files), the
+//! include lookups, compiler files, response files, the checkout root's
+//! lookups), the
 //! journal clock is taken, and the result is verified again (the first
 //! verification happened before the watches existed). From then on, the
 //! watcher vouches that none of those paths has changed since.
@@ -31,7 +32,7 @@ pub fn holds(d: &Daemon, sealed: &Sealed) -> bool {
         && sealed
             .date
             .as_ref()
-            .is_none_or(|date| *date == date_tag(sealed.fixed_time))
+            .is_none_or(|date| **date == date_tag(sealed.fixed_time))
 }
 
 /// Seals `entry`, whose result `delivery` puts in place, for the request
@@ -57,10 +58,11 @@ pub fn remember(
     for p in &entry.probes {
         paths.add_names(&p.dir, p.names.iter().map(|(n, _)| n.as_slice()));
     }
-    let blob_files = delivery.blobs().map(|b| d.store.blob_file_to_watch(b));
+    // The stored outputs are not watched: a watch per entry's blob cost
+    // the daemon (and the kernel) about a kilobyte per entry. A hit by
+    // request checks them by stat, as every other hit does.
     for p in compiler_files
         .into_iter()
-        .chain(blob_files)
         .chain(req.response_files.iter().cloned())
     {
         paths.add_path(p.as_os_str().as_bytes());
@@ -130,20 +132,24 @@ pub fn remember(
     let Some(seal) = j.seal(clock, prepared) else {
         return;
     };
-    let sealed = Arc::new(Sealed {
+    let sealed = d.memo.charged(Sealed {
         seal,
-        env: entry.env.clone(),
-        trace: trace.clone(),
+        env: entry.env.clone().into_boxed_slice(),
+        trace: trace.for_seal(),
         result: entry.result,
         context: ctx.key,
-        delivery: Arc::new(delivery),
-        date: entry.date.clone(),
+        delivery,
+        date: entry.date.as_deref().map(Box::from),
         fixed_time: ctx.fixed_time,
         stderr_for: entry.stderr_for,
         reads: req.reads(),
+        charge: None,
     });
     d.memo.seal_by_context(ctx.local_key, Arc::clone(&sealed));
     d.memo.seal_by_request(*req_key, sealed);
+    // While the seal holds, the context's manifest is not read: it is
+    // read from the store again when the seal breaks.
+    d.memo.forget_manifest(&ctx.key);
     tracing::debug!(
         us = started.elapsed().as_micros() as u64,
         prepared_us,

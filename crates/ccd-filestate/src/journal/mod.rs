@@ -21,6 +21,7 @@
 //! speaks for its path after the clock is taken ([`watches`] says when a
 //! watch stops speaking for a path).
 
+mod interned;
 mod seal_paths;
 mod watches;
 
@@ -33,6 +34,7 @@ use std::sync::Mutex;
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 
+use interned::{Groups, Interner};
 pub use seal_paths::SealPaths;
 use seal_paths::{Group, join, split};
 use watches::Watches;
@@ -54,7 +56,15 @@ const MAX_LINK_ROUNDS: usize = 4;
 #[derive(Debug, Clone)]
 pub struct Seal {
     clock: u64,
-    groups: Box<[Group]>,
+    groups: Groups,
+}
+
+impl Seal {
+    /// Heap bytes this seal holds of its own (its groups are shared; the
+    /// list of them may be too).
+    pub fn own_bytes(&self) -> usize {
+        16 + 8 * self.groups.len()
+    }
 }
 
 /// What [`Journal::prepare`] set up for a seal: the groups to check, and
@@ -111,6 +121,8 @@ struct Inner {
     /// Seals from before this clock are void (queue overflow, forgetting).
     floor: u64,
     buf: Vec<u8>,
+    /// The groups of live seals, each kept once.
+    interned: Interner,
 }
 
 /// One mask for every watch: the kernel keeps one watch per inode and
@@ -165,6 +177,7 @@ impl Journal {
                 remembered: 0,
                 floor: 0,
                 buf: vec![0; 64 * 1024],
+                interned: Interner::default(),
             }),
         })
     }
@@ -235,10 +248,13 @@ impl Journal {
     /// path before the clock was taken (what it watched may not be what
     /// was verified).
     pub fn seal(&self, clock: u64, prepared: Prepared) -> Option<Seal> {
-        let g = self.lock();
-        g.intact(&prepared.watched).then(|| Seal {
+        let mut g = self.lock();
+        if !g.intact(&prepared.watched) {
+            return None;
+        }
+        Some(Seal {
             clock,
-            groups: prepared.groups.into_boxed_slice(),
+            groups: g.interned.intern(prepared.groups),
         })
     }
 
@@ -246,7 +262,7 @@ impl Journal {
     /// [`Journal::sync`] for the current request.
     pub fn holds(&self, seal: &Seal) -> bool {
         let g = self.lock();
-        seal.clock >= g.floor && g.groups_hold(seal.clock, &seal.groups)
+        seal.clock >= g.floor && g.groups_hold(seal.clock, seal.groups.iter().map(|g| &**g))
     }
 
     /// Whether the file at `path`, in one of the directories `prepared`
@@ -269,7 +285,7 @@ impl Journal {
         g.drain();
         clock >= g.floor
             && g.intact(&prepared.watched)
-            && g.groups_hold(clock, &prepared.groups)
+            && g.groups_hold(clock, prepared.groups.iter())
             && g.changed
                 .get(dir)
                 .is_none_or(|c| c.names.get(name).is_none_or(|t| *t <= clock))
@@ -381,19 +397,17 @@ impl Inner {
     }
 
     /// Whether no event since `clock` touched the names of `groups`.
-    fn groups_hold(&self, clock: u64, groups: &[Group]) -> bool {
-        groups
-            .iter()
-            .all(|(dir, names)| match self.changed.get(dir) {
-                None => true,
-                Some(c) if c.latest <= clock => true,
-                Some(c) => {
-                    c.itself <= clock
-                        && names
-                            .iter()
-                            .all(|n| c.names.get(n).is_none_or(|t| *t <= clock))
-                }
-            })
+    fn groups_hold<'a>(&self, clock: u64, mut groups: impl Iterator<Item = &'a Group>) -> bool {
+        groups.all(|(dir, names)| match self.changed.get(dir) {
+            None => true,
+            Some(c) if c.latest <= clock => true,
+            Some(c) => {
+                c.itself <= clock
+                    && names
+                        .iter()
+                        .all(|n| c.names.get(n).is_none_or(|t| *t <= clock))
+            }
+        })
     }
 
     /// The watch that speaks for `path`, set up if there is none.
@@ -560,6 +574,7 @@ impl Inner {
 mod tests {
     use super::*;
     use std::os::unix::ffi::OsStrExt;
+    use std::sync::Arc;
 
     fn b(p: &Path) -> Vec<u8> {
         p.as_os_str().as_bytes().to_vec()
@@ -617,6 +632,40 @@ mod tests {
         assert!(j.holds(&s));
         j.void_all();
         assert!(!j.holds(&s));
+    }
+
+    /// Seals of the same paths share one list of groups, seals of
+    /// overlapping paths the groups they have in common, and what no seal
+    /// holds any more is dropped.
+    #[test]
+    fn seals_share_their_groups_while_they_live() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, b2) = (t.path().join("a.c"), t.path().join("b.c"));
+        std::fs::write(&a, "a").unwrap();
+        std::fs::write(&b2, "b").unwrap();
+        let j = Journal::new().unwrap();
+        let s1 = sealed(&j, &[b(&a)]);
+        let s2 = sealed(&j, &[b(&a)]);
+        assert!(Arc::ptr_eq(&s1.groups, &s2.groups));
+        let s3 = sealed(&j, &[b(&b2)]);
+        assert!(!Arc::ptr_eq(&s1.groups, &s3.groups));
+        let shared = s3
+            .groups
+            .iter()
+            .filter(|g| s1.groups.iter().any(|h| Arc::ptr_eq(g, h)))
+            .count();
+        assert_eq!(shared, s3.groups.len() - 1, "all but the directory of b.c");
+        drop((s1, s2, s3));
+        for i in 0..5000 {
+            let f = t.path().join(format!("f{i}"));
+            std::fs::write(&f, "").unwrap();
+            drop(sealed(&j, &[b(&f)]));
+        }
+        let (groups, lists) = j.lock().interned.len();
+        assert!(
+            groups + lists <= 2 * 1024 + 2,
+            "{groups} groups, {lists} lists kept"
+        );
     }
 
     #[test]

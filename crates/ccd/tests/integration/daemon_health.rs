@@ -283,3 +283,50 @@ fn statistics_survive_restarts() {
     let c = env.counts();
     assert_eq!((c.hits, c.misses), (0, 0), "after zero-stats and a restart");
 }
+
+/// Past `max_memory` the daemon drops what it remembers for the least
+/// recently used compile contexts (a lowered limit applies at once, from
+/// the config file); those compiles still hit, verified from the store.
+#[test]
+fn contexts_dropped_under_max_memory_still_hit() {
+    let env = Env::new();
+    env.write("t.c", "int value(void) { return N; }\n");
+    let args = |i: usize| -> Vec<String> {
+        [&format!("-DN={i}"), "-c", "t.c", "-o", "t.o"]
+            .map(String::from)
+            .to_vec()
+    };
+    let n = 100;
+    for i in 0..n {
+        let out = env.cc("gcc", &strs(&args(i)));
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let s = env.status();
+    let held = s["context_memory_bytes"].as_u64().unwrap();
+    assert!(held > 32 << 10, "{n} entries hold {held} bytes: {s}");
+    // Sealed results with the watcher; manifests alone without it.
+    let sealed = s["sealed_requests"].as_u64().unwrap();
+    assert!(sealed == n as u64 || sealed == 0, "{s}");
+
+    std::fs::write(env.cache.join("ccd.toml"), "max_memory = \"16K\"\n").unwrap();
+    let t = Instant::now();
+    let s = loop {
+        let s = env.status();
+        if s["max_memory_bytes"] == 16u64 << 10 {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "not applied: {s}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let held = s["context_memory_bytes"].as_u64().unwrap();
+    assert!(
+        held <= 16 << 10,
+        "{held} bytes held under a 16 KiB limit: {s}"
+    );
+    assert!(s["sealed_requests"].as_u64().unwrap() <= sealed / 2, "{s}");
+    for i in [0, 1, 2, n / 2, n - 1] {
+        env.like_bare("gcc", &strs(&args(i)), &["t.o"]).hit().run();
+    }
+    let held = env.status()["context_memory_bytes"].as_u64().unwrap();
+    assert!(held <= 16 << 10, "{held} bytes held after the hits");
+}
